@@ -1,0 +1,2 @@
+//! ARP for Ethernet/IPv4.
+pub mod wire;

@@ -1,0 +1,1 @@
+//! ARP wire format.

@@ -1,0 +1,1 @@
+//! Ethernet II and 802.1Q.

@@ -1,0 +1,2 @@
+//! ICMPv4.
+pub mod wire;

@@ -1,0 +1,1 @@
+//! ICMPv4 wire format.

@@ -1,0 +1,1 @@
+//! The stack: interfaces, sockets, the poll loop.

@@ -1,0 +1,2 @@
+//! UDP.
+pub mod wire;
