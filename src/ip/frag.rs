@@ -1446,4 +1446,135 @@ mod tests {
             assert_eq!(why.drops_datagram(), whole);
         }
     }
+
+    #[test]
+    fn random_fragments_never_panic_or_exceed_limits() {
+        let config = ReassemblyConfig {
+            timeout: Duration::from_millis(500),
+            max_datagrams: 16,
+            max_fragments_per_datagram: 16,
+            max_bytes: 96 * 1024,
+        };
+        let mut r = Reassembler::new(config.clone());
+        let mut rng = XorShift(0x005E_ED0F_F4A6);
+        let truth = payload(MAX_PAYLOAD + 4096, 25);
+        let mut corrupt = Vec::new();
+        let mut now: i64 = 0;
+        let mut completions = 0;
+        for i in 0..100_000u32 {
+            now += rng.below(2_000) as i64;
+            if rng.below(1_000) == 0 {
+                now -= 1_000_000; // clocks handed in may step back
+            }
+            let ident = rng.below(24) as u16;
+            let (offset, len, more) = if rng.below(2) == 0 {
+                // A piece of a plausible datagram of this ident, cut in one
+                // of two sizes, so that completion and overlap both happen.
+                let total = 1 + (usize::from(ident) * 7_919) % 20_000;
+                // Mostly one cut per ident; a third use 512-byte pieces,
+                // more than max_fragments of them.
+                let small = (ident % 3 == 0) != (rng.below(16) == 0);
+                let size = if small { 512 } else { 1480 };
+                let frags = cut(total, size);
+                frags[rng.below(frags.len() as u64) as usize]
+            } else {
+                let offset = match rng.below(10) {
+                    0 => rng.next() as usize,
+                    1 => rng.below(70_000) as usize,
+                    _ => rng.below(70_000 / 8) as usize * 8,
+                };
+                let len = match rng.below(4) {
+                    0 => 0,
+                    1 => rng.below(3_000) as usize,
+                    2 => rng.below(200) as usize * 8,
+                    _ => 8,
+                };
+                (offset, len, rng.below(3) != 0)
+            };
+            let start = if offset <= MAX_PAYLOAD { offset } else { 0 };
+            let mut data = &truth[start..start + len];
+            if len > 0 && rng.below(20) == 0 {
+                corrupt.clear();
+                corrupt.extend_from_slice(data);
+                let at = rng.below(len as u64) as usize;
+                corrupt[at] ^= 0x80;
+                data = &corrupt;
+            }
+            let header = &truth[..rng.below(100) as usize];
+            let now = Instant::from_micros(now);
+            match r.add(now, key(ident), offset, more, data, header) {
+                FragOutcome::Complete(p) => {
+                    assert!(p.len() <= MAX_PAYLOAD);
+                    completions += 1;
+                }
+                FragOutcome::Incomplete | FragOutcome::Dropped(_) => {}
+            }
+            check_invariants(&r);
+            if i % 64 == 0 {
+                r.expire(now, &mut |e| {
+                    if let Some(quote) = e.first_fragment {
+                        assert!(quote.len() <= QUOTE_MAX);
+                    }
+                });
+                check_invariants(&r);
+            }
+        }
+        assert_eq!(r.stats().fragments, 100_000);
+        assert!(completions > 100, "only {completions} completions");
+        let s = r.stats();
+        for (name, n) in [
+            ("overlap", s.dropped_overlap),
+            ("too_big", s.dropped_too_big),
+            ("bad_length", s.dropped_bad_length),
+            ("too_many_fragments", s.dropped_too_many_fragments),
+            ("too_many_datagrams", s.dropped_too_many_datagrams),
+            ("too_many_bytes", s.dropped_too_many_bytes),
+            ("timeouts", s.timeouts),
+            ("duplicates", s.duplicates),
+        ] {
+            assert!(n > 0, "the test never exercised {name}");
+        }
+        r.expire(Instant::from_micros(i64::MAX), &mut |_| {});
+        assert_eq!(r.bytes_held(), 0);
+        assert_eq!(r.datagrams_in_progress(), 0);
+    }
+
+    #[test]
+    fn random_traffic_only_ever_delivers_the_true_payload() {
+        // Fragments of eight datagrams, cut two ways, duplicated, reordered
+        // and lost: whatever completes must be byte for byte what was sent.
+        let mut r = Reassembler::new(ReassemblyConfig {
+            timeout: Duration::from_millis(400),
+            ..ReassemblyConfig::default()
+        });
+        let mut rng = XorShift(0xC0FF_EE00_1234);
+        let totals: Vec<usize> = (0..8usize).map(|i| 1 + (i * 9_973) % 30_000).collect();
+        let truths: Vec<Vec<u8>> = totals
+            .iter()
+            .zip(100..)
+            .map(|(&t, seed)| payload(t, seed))
+            .collect();
+        let mut completions = 0;
+        for i in 0..30_000i64 {
+            let ident = rng.below(8) as usize;
+            let size = if rng.below(16) == 0 { 1024 } else { 1480 };
+            let frags = cut(totals[ident], size);
+            let (off, len, more) = frags[rng.below(frags.len() as u64) as usize];
+            let data = &truths[ident][off..off + len];
+            let now = at_ms(i);
+            if let FragOutcome::Complete(p) =
+                r.add(now, key(ident as u16), off, more, data, &HEADER)
+            {
+                assert!(
+                    p == &truths[ident][..],
+                    "ident {ident} delivered wrong bytes"
+                );
+                completions += 1;
+            }
+            check_invariants(&r);
+            r.expire(now, &mut |_| {});
+        }
+        assert!(completions > 200, "only {completions} completions");
+        assert!(r.stats().dropped_overlap > 0);
+    }
 }
