@@ -1,2 +1,5 @@
-//! ARP for Ethernet/IPv4.
+//! ARP for Ethernet/IPv4: the wire format and the neighbour cache.
+pub mod cache;
 pub mod wire;
+
+pub use cache::{ArpConfig, NeighborCache, Resolution};

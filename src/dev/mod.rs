@@ -13,6 +13,7 @@
 use crate::time::{Duration, Instant};
 use std::io;
 
+pub mod host;
 pub mod pcap;
 pub mod pipe;
 

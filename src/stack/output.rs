@@ -1,0 +1,541 @@
+//! The output path: routing, neighbour resolution, fragmentation, framing,
+//! ICMP errors, ARP requests, and the timers and socket queues that feed them.
+
+use super::{Egress, Error, Iface, Stack, Stats};
+use crate::arp::cache::TimerAction;
+use crate::arp::wire as arpw;
+use crate::arp::Resolution;
+use crate::dev::{Transmit, TxError};
+use crate::eth::{self, EtherType, MacAddr};
+use crate::icmp::ping::pattern_byte;
+use crate::icmp::wire as icmpw;
+use crate::ip::wire::{self as ipw, Protocol};
+use crate::time::{Duration, Instant};
+use crate::udp::wire as udpw;
+use core::net::Ipv4Addr;
+
+/// The fixed part of an IP packet we originate.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IpTx {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub protocol: Protocol,
+    pub ttl: u8,
+    pub dont_frag: bool,
+}
+
+/// ICMP never quotes more than this much of the offending datagram: the
+/// error then fits in 576 bytes, the minimum every host accepts (RFC 1812
+/// §4.3.2.3, RFC 1122 §3.2.2).
+const ICMP_ERROR_MAX: usize = 576;
+
+/// The output half of the stack, borrowed apart from the sockets so a
+/// socket's queued data can be sent while the socket itself is borrowed.
+pub(crate) struct Out<'a> {
+    pub iface: &'a Iface,
+    pub eg: &'a mut Egress,
+    pub stats: &'a mut Stats,
+}
+
+impl Out<'_> {
+    /// Send an IP datagram whose payload `emit` writes (it is given exactly
+    /// `len` bytes). Fragments when the datagram exceeds the MTU and DF is
+    /// clear; queues behind ARP when the next hop is unresolved.
+    pub fn send_ip(
+        &mut self,
+        now: Instant,
+        tx: &mut dyn Transmit,
+        h: IpTx,
+        len: usize,
+        emit: &mut dyn FnMut(&mut [u8]),
+    ) -> Result<(), Error> {
+        let next_hop = match self.iface.route(h.dst) {
+            Ok(n) => n,
+            Err(e) => {
+                self.stats.ip.drop_no_route += 1;
+                return Err(e);
+            }
+        };
+        let mtu = self.iface.mtu;
+        let max_payload = mtu - ipw::HEADER_LEN;
+        let ident = self.eg.next_ident;
+        self.eg.next_ident = ident.wrapping_add(1);
+        let mut repr = ipw::Repr {
+            src_addr: h.src,
+            dst_addr: h.dst,
+            protocol: h.protocol,
+            payload_len: len,
+            ttl: h.ttl,
+            tos: 0,
+            ident,
+            dont_frag: h.dont_frag,
+            more_frags: false,
+            frag_offset: 0,
+        };
+        if len <= max_payload {
+            return self.send_packet(now, tx, next_hop, &repr, emit);
+        }
+        if h.dont_frag || len > 65535 - ipw::HEADER_LEN {
+            self.stats.ip.drop_df_too_big += 1;
+            return Err(Error::MessageTooLong {
+                len,
+                max: if h.dont_frag {
+                    max_payload
+                } else {
+                    65535 - ipw::HEADER_LEN
+                },
+            });
+        }
+        // RFC 791: every fragment but the last carries a multiple of 8 bytes.
+        let step = max_payload & !7;
+        let mut buf = core::mem::take(&mut self.eg.scratch);
+        buf.clear();
+        buf.resize(len, 0);
+        emit(&mut buf);
+        let mut result = Ok(());
+        for (i, chunk) in buf.chunks(step).enumerate() {
+            let offset = i * step;
+            repr.payload_len = chunk.len();
+            repr.frag_offset = offset as u16;
+            repr.more_frags = offset + chunk.len() < len;
+            result = self.send_packet(now, tx, next_hop, &repr, &mut |b| b.copy_from_slice(chunk));
+            if result.is_err() {
+                break;
+            }
+            self.stats.ip.tx_fragments += 1;
+        }
+        self.eg.scratch = buf;
+        result
+    }
+
+    /// One IP packet (a whole datagram or one fragment) to `next_hop`.
+    fn send_packet(
+        &mut self,
+        now: Instant,
+        tx: &mut dyn Transmit,
+        next_hop: Ipv4Addr,
+        repr: &ipw::Repr,
+        emit: &mut dyn FnMut(&mut [u8]),
+    ) -> Result<(), Error> {
+        let mac = if self.iface.is_broadcast(repr.dst_addr) {
+            MacAddr::BROADCAST
+        } else {
+            match self.eg.arp.resolve(now, next_hop) {
+                Resolution::Mac(m) => m,
+                Resolution::MacAndProbe(m) => {
+                    self.send_arp_request(tx, next_hop, Some(m));
+                    m
+                }
+                Resolution::Pending { send_request } => {
+                    if send_request {
+                        self.send_arp_request(tx, next_hop, None);
+                    }
+                    let mut pkt = vec![0u8; repr.buffer_len()];
+                    let mut p = ipw::Packet::new_unchecked(&mut pkt[..]);
+                    repr.emit(&mut p);
+                    emit(&mut pkt[ipw::HEADER_LEN..]);
+                    // A refused packet is counted by the cache (pending_dropped).
+                    self.eg.arp.queue(next_hop, pkt);
+                    return Ok(());
+                }
+                Resolution::Failed => return Err(Error::HostUnreachable(next_hop)),
+            }
+        };
+        let hl = self.iface.eth_header_len();
+        let mut framed = |buf: &mut [u8]| {
+            let (head, rest) = buf.split_at_mut(hl + ipw::HEADER_LEN);
+            repr.emit(&mut ipw::Packet::new_unchecked(&mut head[hl..]));
+            emit(rest);
+        };
+        self.transmit_frame(
+            tx,
+            mac,
+            EtherType::Ipv4,
+            ipw::HEADER_LEN + repr.payload_len,
+            &mut framed,
+        )?;
+        self.stats.ip.tx_packets += 1;
+        Ok(())
+    }
+
+    /// A frame with our Ethernet header; `fill` gets the whole frame and must
+    /// leave the first `eth_header_len` bytes alone.
+    pub fn transmit_frame(
+        &mut self,
+        tx: &mut dyn Transmit,
+        dst: MacAddr,
+        ethertype: EtherType,
+        payload_len: usize,
+        fill: &mut dyn FnMut(&mut [u8]),
+    ) -> Result<(), Error> {
+        let repr = eth::Repr {
+            src_addr: self.iface.mac,
+            dst_addr: dst,
+            ethertype,
+            vlan: self.iface.vlan.map(|vid| eth::VlanTag {
+                pcp: 0,
+                dei: false,
+                vid,
+            }),
+        };
+        let len = repr.header_len() + payload_len;
+        let r = tx.transmit(len, &mut |buf| {
+            repr.emit(&mut eth::Frame::new_unchecked(&mut *buf));
+            fill(buf);
+        });
+        match r {
+            Ok(()) => {
+                self.stats.eth.tx_frames += 1;
+                self.stats.eth.tx_bytes += len as u64;
+                Ok(())
+            }
+            Err(TxError::Exhausted) => {
+                self.stats.eth.tx_exhausted += 1;
+                Err(Error::Exhausted)
+            }
+            Err(TxError::TooLong) => Err(Error::MessageTooLong {
+                len,
+                max: self.iface.mtu,
+            }),
+        }
+    }
+
+    /// An already-built IP packet (from the ARP queue) to `mac`.
+    pub fn transmit_ip_bytes(&mut self, tx: &mut dyn Transmit, mac: MacAddr, pkt: &[u8]) {
+        let hl = self.iface.eth_header_len();
+        if self
+            .transmit_frame(tx, mac, EtherType::Ipv4, pkt.len(), &mut |b| {
+                b[hl..].copy_from_slice(pkt)
+            })
+            .is_ok()
+        {
+            self.stats.ip.tx_packets += 1;
+        }
+    }
+
+    /// Send an ARP packet. Requests go broadcast unless `unicast` names the
+    /// MAC of a stale entry being probed.
+    pub fn send_arp(&mut self, tx: &mut dyn Transmit, dst_mac: MacAddr, repr: arpw::Repr) -> bool {
+        let hl = self.iface.eth_header_len();
+        let mut fill = |b: &mut [u8]| repr.emit(&mut arpw::Packet::new_unchecked(&mut b[hl..]));
+        self.transmit_frame(tx, dst_mac, EtherType::Arp, repr.buffer_len(), &mut fill)
+            .is_ok()
+    }
+
+    pub fn send_arp_request(
+        &mut self,
+        tx: &mut dyn Transmit,
+        ip: Ipv4Addr,
+        unicast: Option<MacAddr>,
+    ) {
+        let Some(src) = self.iface.source_for(ip) else {
+            return;
+        };
+        let repr = arpw::Repr {
+            operation: arpw::Operation::Request,
+            source_mac: self.iface.mac,
+            source_ip: src,
+            target_mac: MacAddr::ZERO,
+            target_ip: ip,
+        };
+        if self.send_arp(tx, unicast.unwrap_or(MacAddr::BROADCAST), repr) {
+            if unicast.is_some() {
+                self.stats.arp.tx_probes += 1;
+            } else {
+                self.stats.arp.tx_requests += 1;
+            }
+        }
+    }
+
+    /// Send an ICMP error about a datagram we received, unless RFC 1122
+    /// §3.2.2 forbids it or the rate limit says no. `quote` is the offending
+    /// datagram from its IP header on; `link_broadcast` says it came in a
+    /// link-layer broadcast.
+    pub fn send_icmp_error(
+        &mut self,
+        now: Instant,
+        tx: &mut dyn Transmit,
+        orig: &ipw::Repr,
+        quote: &[u8],
+        link_broadcast: bool,
+        error: icmpw::Repr<'_>,
+    ) {
+        if !self.icmp_error_allowed(orig, quote, link_broadcast) {
+            self.stats.icmp.tx_errors_suppressed += 1;
+            return;
+        }
+        if !self.eg.icmp_errors.try_take(now) {
+            self.stats.icmp.tx_errors_rate_limited += 1;
+            return;
+        }
+        let max_quote = ICMP_ERROR_MAX - ipw::HEADER_LEN - 8;
+        let quote = &quote[..quote.len().min(max_quote)];
+        let repr = match error {
+            icmpw::Repr::DstUnreachable {
+                code, next_hop_mtu, ..
+            } => icmpw::Repr::DstUnreachable {
+                code,
+                next_hop_mtu,
+                invoking: quote,
+            },
+            icmpw::Repr::TimeExceeded { code, .. } => icmpw::Repr::TimeExceeded {
+                code,
+                invoking: quote,
+            },
+            icmpw::Repr::ParamProblem { pointer, .. } => icmpw::Repr::ParamProblem {
+                pointer,
+                invoking: quote,
+            },
+            _ => return,
+        };
+        let src = if self.iface.has_addr(orig.dst_addr) {
+            Some(orig.dst_addr)
+        } else {
+            self.iface.source_for(orig.src_addr)
+        };
+        let Some(src) = src else { return };
+        let h = IpTx {
+            src,
+            dst: orig.src_addr,
+            protocol: Protocol::Icmp,
+            ttl: self.iface.ttl,
+            dont_frag: false,
+        };
+        let sent = self.send_ip(now, tx, h, repr.buffer_len(), &mut |b| {
+            repr.emit(&mut icmpw::Packet::new_unchecked(b))
+        });
+        if sent.is_ok() {
+            self.stats.icmp.tx_errors += 1;
+            self.stats.icmp.tx_messages += 1;
+        }
+    }
+
+    /// RFC 1122 §3.2.2: "An ICMP error message MUST NOT be sent as the result
+    /// of receiving: an ICMP error message, or a datagram destined to an IP
+    /// broadcast or IP multicast address, or a datagram sent as a link-layer
+    /// broadcast, or a non-initial fragment, or a datagram whose source
+    /// address does not define a single host".
+    fn icmp_error_allowed(&self, orig: &ipw::Repr, quote: &[u8], link_broadcast: bool) -> bool {
+        if link_broadcast || orig.frag_offset != 0 {
+            return false;
+        }
+        if self.iface.is_broadcast(orig.dst_addr) || orig.dst_addr.is_multicast() {
+            return false;
+        }
+        if bogus_source(self.iface, orig.src_addr) {
+            return false;
+        }
+        if orig.protocol == Protocol::Icmp {
+            let ihl = quote.first().map_or(0, |b| (b & 0x0f) as usize * 4);
+            match quote.get(ihl) {
+                Some(&t) if !icmpw::is_error_type(t) => {}
+                _ => return false,
+            }
+        }
+        true
+    }
+}
+
+/// RFC 1122 §3.2.1.3: source addresses a host must not accept or answer:
+/// this-network (0/8), limited or directed broadcast, multicast, loopback,
+/// class E, or one of our own addresses.
+pub(crate) fn bogus_source(iface: &Iface, src: Ipv4Addr) -> bool {
+    let o = src.octets();
+    o[0] == 0
+        || iface.is_broadcast(src)
+        || src.is_multicast()
+        || o[0] == 127
+        || o[0] >= 240
+        || iface.has_addr(src)
+}
+
+impl Stack {
+    pub(crate) fn out(&mut self) -> Out<'_> {
+        Out {
+            iface: &self.iface,
+            eg: &mut self.eg,
+            stats: &mut self.stats,
+        }
+    }
+
+    pub(super) fn run_timers(&mut self, now: Instant, tx: &mut dyn Transmit) {
+        // Announcements (RFC 5227 §2.3): an ARP request with sender and
+        // target both set to our address.
+        let mut i = 0;
+        while i < self.eg.announce.len() {
+            let (ip, at, left) = self.eg.announce[i];
+            if at > now && self.started {
+                i += 1;
+                continue;
+            }
+            let repr = arpw::Repr {
+                operation: arpw::Operation::Request,
+                source_mac: self.iface.mac,
+                source_ip: ip,
+                target_mac: MacAddr::ZERO,
+                target_ip: ip,
+            };
+            if self.out().send_arp(tx, MacAddr::BROADCAST, repr) {
+                self.stats.arp.tx_gratuitous += 1;
+            }
+            if left > 1 {
+                self.eg.announce[i] = (ip, now + Duration::from_secs(2), left - 1);
+                i += 1;
+            } else {
+                self.eg.announce.swap_remove(i);
+            }
+        }
+        self.started = true;
+
+        let mut actions = core::mem::take(&mut self.eg.arp_actions);
+        self.eg.arp.poll(now, &mut actions);
+        for a in actions.drain(..) {
+            match a {
+                TimerAction::Request { ip, unicast } => {
+                    self.out().send_arp_request(tx, ip, unicast)
+                }
+                TimerAction::Failed { .. } => {}
+            }
+        }
+        self.eg.arp_actions = actions;
+
+        if self.frag.next_deadline().is_some_and(|t| t <= now) {
+            let mut out = Out {
+                iface: &self.iface,
+                eg: &mut self.eg,
+                stats: &mut self.stats,
+            };
+            self.frag.expire(now, &mut |e| {
+                // RFC 792/1122: Time Exceeded code 1 only if fragment zero
+                // arrived, quoting it.
+                let Some(first) = e.first_fragment else {
+                    return;
+                };
+                let orig = ipw::Repr {
+                    src_addr: e.key.src,
+                    dst_addr: e.key.dst,
+                    protocol: Protocol::from(e.key.protocol),
+                    payload_len: 0,
+                    ttl: 0,
+                    tos: 0,
+                    ident: e.key.ident,
+                    dont_frag: false,
+                    more_frags: true,
+                    frag_offset: 0,
+                };
+                let err = icmpw::Repr::TimeExceeded {
+                    code: icmpw::TimeExceeded::FragReassembly,
+                    invoking: &[],
+                };
+                out.send_icmp_error(now, tx, &orig, first, false, err);
+            });
+        }
+    }
+
+    pub(super) fn flush_sockets(&mut self, now: Instant, tx: &mut dyn Transmit) {
+        let mut dirty = core::mem::take(&mut self.udp_dirty);
+        dirty.retain(|&index| {
+            let mut out = Out {
+                iface: &self.iface,
+                eg: &mut self.eg,
+                stats: &mut self.stats,
+            };
+            let Some(sock) = self.udp.at_mut(index) else {
+                return false;
+            };
+            while let Some((dst, data)) = sock.tx.front() {
+                let Some(src) = (if sock.local.ip().is_unspecified() {
+                    out.iface.source_for(*dst.ip())
+                } else {
+                    Some(*sock.local.ip())
+                }) else {
+                    break;
+                };
+                let h = IpTx {
+                    src,
+                    dst: *dst.ip(),
+                    protocol: Protocol::Udp,
+                    ttl: sock.ttl,
+                    dont_frag: sock.dont_frag,
+                };
+                let udp = udpw::Repr {
+                    src_port: sock.local.port(),
+                    dst_port: dst.port(),
+                };
+                let len = udpw::HEADER_LEN + data.len();
+                let r = out.send_ip(now, tx, h, len, &mut |b| {
+                    udp.emit(&mut udpw::Packet::new_unchecked(b), src, *dst.ip(), data)
+                });
+                match r {
+                    // Keep the datagram; the device has no room until the next flush.
+                    Err(Error::Exhausted) => return true,
+                    Ok(()) => {
+                        sock.stats.tx_datagrams += 1;
+                        sock.stats.tx_bytes += data.len() as u64;
+                        out.stats.udp.tx_datagrams += 1;
+                    }
+                    Err(e) => {
+                        sock.stats.tx_errors += 1;
+                        out.stats.udp.tx_errors += 1;
+                        sock.error = Some(e);
+                    }
+                }
+                sock.tx.pop_front();
+            }
+            false
+        });
+        // Sockets queued during this flush (none today) keep their place.
+        dirty.append(&mut self.udp_dirty);
+        self.udp_dirty = dirty;
+
+        let mut dirty = core::mem::take(&mut self.ping_dirty);
+        dirty.retain(|&index| {
+            let mut out = Out {
+                iface: &self.iface,
+                eg: &mut self.eg,
+                stats: &mut self.stats,
+            };
+            let Some(sock) = self.pings.at_mut(index) else {
+                return false;
+            };
+            while let Some(&req) = sock.to_send.front() {
+                let Some(src) = out.iface.source_for(req.dst) else {
+                    break;
+                };
+                let h = IpTx {
+                    src,
+                    dst: req.dst,
+                    protocol: Protocol::Icmp,
+                    ttl: out.iface.ttl,
+                    dont_frag: req.dont_frag,
+                };
+                let ident = sock.ident;
+                let len = 8 + req.size;
+                let r = out.send_ip(now, tx, h, len, &mut |b| {
+                    let mut p = icmpw::Packet::new_unchecked(b);
+                    p.set_msg_type(8);
+                    p.set_msg_code(0);
+                    p.set_echo_ident(ident);
+                    p.set_echo_seq(req.seq);
+                    for (i, d) in p.data_mut().iter_mut().enumerate() {
+                        *d = pattern_byte(i);
+                    }
+                    p.fill_checksum();
+                });
+                match r {
+                    Err(Error::Exhausted) => return true,
+                    Ok(()) => {
+                        out.stats.icmp.tx_echo_requests += 1;
+                        out.stats.icmp.tx_messages += 1;
+                        sock.sent(req.seq, now);
+                    }
+                    Err(e) => sock.on_send_failed(req.seq, e),
+                }
+                sock.to_send.pop_front();
+            }
+            false
+        });
+        dirty.append(&mut self.ping_dirty);
+        self.ping_dirty = dirty;
+    }
+}
