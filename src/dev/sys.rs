@@ -103,6 +103,17 @@ pub(crate) fn ifreq_for(name: &str) -> io::Result<libc::ifreq> {
     Ok(req)
 }
 
+/// The name the kernel left in `req.ifr_name` (after TUNSETIFF, say).
+pub(crate) fn ifreq_name(req: &libc::ifreq) -> String {
+    let bytes: Vec<u8> = req
+        .ifr_name
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
 /// "no such interface: foo" for ENODEV/ENXIO, `what on foo: ...` otherwise.
 fn if_error(err: io::Error, what: &str, name: &str) -> io::Error {
     match err.raw_os_error() {
@@ -197,6 +208,40 @@ pub fn if_flags(name: &str) -> io::Result<libc::c_int> {
     // SAFETY: SIOCGIFFLAGS succeeded, so the kernel filled `ifru_flags`.
     let flags = unsafe { req.ifr_ifru.ifru_flags };
     Ok(libc::c_int::from(flags) & 0xffff)
+}
+
+/// Set `IFF_UP` on interface `name` (needs CAP_NET_ADMIN unless already up).
+pub fn if_set_up(name: &str) -> io::Result<()> {
+    let mut req = if_ioctl(name, libc::SIOCGIFFLAGS, "SIOCGIFFLAGS")?;
+    // SAFETY: SIOCGIFFLAGS succeeded, so the kernel filled `ifru_flags`.
+    let flags = unsafe { req.ifr_ifru.ifru_flags };
+    if flags & libc::IFF_UP as libc::c_short != 0 {
+        return Ok(());
+    }
+    req.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
+    let sock = ioctl_socket()?;
+    // SAFETY: SIOCSIFFLAGS reads the name and `ifru_flags` from the `ifreq`
+    // we own, which lives across the call.
+    let rc = unsafe {
+        libc::ioctl(
+            sock.as_raw_fd(),
+            libc::SIOCSIFFLAGS as _,
+            &mut req as *mut libc::ifreq,
+        )
+    };
+    if rc < 0 {
+        let err = io::Error::last_os_error();
+        let hint = if err.raw_os_error() == Some(libc::EPERM) {
+            " (need CAP_NET_ADMIN)"
+        } else {
+            ""
+        };
+        return Err(with_context(
+            err,
+            format!("bringing {name} up (SIOCSIFFLAGS IFF_UP){hint}"),
+        ));
+    }
+    Ok(())
 }
 
 #[allow(dead_code)] // sockets here are opened non-blocking; kept for AF_XDP
