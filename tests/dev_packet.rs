@@ -222,6 +222,28 @@ fn inner_arp_round_trip() {
     assert_eq!(extra(&dev, "rx_otherhost"), 1);
     assert_eq!(own.get(), 0, "our own frame came back");
     assert_eq!(outgoing.get(), 0, "another socket's outgoing frame came up");
+
+    // A frame the kernel refuses (untagged yet longer than MTU + 14: the
+    // driver accepts MTU + 18 for VLAN-tagged frames) between two good ones.
+    // sendmmsg stops at it; the driver drops it as a tx_error and still sends
+    // the frame after it within the same flush.
+    let before = dev.stats().tx_frames;
+    send_arp(&mut dev, mac);
+    let long = arp_request(mac, OUR_IP, [198, 18, 0, 78]);
+    dev.transmitter()
+        .transmit(1500 + 18, &mut |buf| {
+            buf.fill(0);
+            buf[..42].copy_from_slice(&long);
+        })
+        .unwrap();
+    send_arp(&mut dev, mac);
+    dev.flush(monotonic_now()).unwrap();
+    assert_eq!(dev.stats().tx_frames, before + 2);
+    assert_eq!(extra(&dev, "tx_errors"), 1);
+    let too_long = dev
+        .transmitter()
+        .transmit(1500 + 19, &mut |_| unreachable!());
+    assert_eq!(too_long, Err(ringstack::dev::TxError::TooLong));
 }
 
 #[test]

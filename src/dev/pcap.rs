@@ -434,6 +434,17 @@ mod tests {
     }
 
     #[test]
+    fn wraps_a_boxed_device_chosen_at_run_time() {
+        let (a, mut b) = pipe::pair(1500);
+        let a: Box<dyn Device> = Box::new(a);
+        let mut a = PcapDevice::with_writer(a, PcapWriter::with_epoch(Vec::new(), EPOCH));
+        ping(Instant::from_secs(1), &mut a, &mut b);
+        assert_eq!(a.caps().kind, "pipe");
+        assert_eq!(a.writer().frames(), 1);
+        assert_eq!(a.stats().tx_frames, 1);
+    }
+
+    #[test]
     fn refused_transmits_are_not_captured() {
         let (a, _b) = pipe::pair(100);
         let mut a = PcapDevice::with_writer(a, PcapWriter::with_epoch(Vec::new(), 0));
