@@ -337,6 +337,8 @@ const BLOCK_NUM_PKTS: usize =
     offset_of!(libc::tpacket_block_desc, hdr) + offset_of!(libc::tpacket_hdr_v1, num_pkts);
 const BLOCK_FIRST_PKT: usize = offset_of!(libc::tpacket_block_desc, hdr)
     + offset_of!(libc::tpacket_hdr_v1, offset_to_first_pkt);
+/// Alignment of packets inside a TPACKET_V3 block (af_packet.c V3_ALIGNMENT).
+const V3_ALIGNMENT: usize = 8;
 const PKT_HDR_LEN: usize = size_of::<libc::tpacket3_hdr>();
 /// The kernel puts a sockaddr_ll right after the aligned tpacket3_hdr.
 const PKT_SLL: usize = (PKT_HDR_LEN + libc::TPACKET_ALIGNMENT - 1) & !(libc::TPACKET_ALIGNMENT - 1);
@@ -436,7 +438,10 @@ impl RxRing {
             }
             let off = self.offset;
             // Defend against a corrupt ring rather than read out of bounds.
-            if off % libc::TPACKET_ALIGNMENT != 0
+            // TPACKET_V3 packs packets at 8-byte alignment (the kernel's
+            // V3_ALIGNMENT), not TPACKET_ALIGNMENT's 16 that V1/V2 frames use:
+            // demanding 16 discarded every block holding odd-sized frames.
+            if off % V3_ALIGNMENT != 0
                 || off < size_of::<libc::tpacket_block_desc>()
                 || off + PKT_SLL + 20 > self.block_size
             {
