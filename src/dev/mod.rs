@@ -20,7 +20,7 @@ pub mod pipe;
 #[cfg(target_os = "linux")]
 pub mod packet;
 #[cfg(target_os = "linux")]
-pub(crate) mod sys;
+pub mod sys;
 #[cfg(target_os = "linux")]
 pub mod tap;
 

@@ -1,0 +1,337 @@
+//! `ringstack lab`: two network namespaces joined by a veth pair, ringstack
+//! on one end, the Linux kernel and its tools on the other, real traffic
+//! between them, and the stack's counters at the end.
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use ringstack::dev::host::{self, VethPair};
+use std::io::Read;
+use std::net::UdpSocket;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const STACK_ADDR: &str = "198.18.0.2";
+const KERNEL_ADDR: &str = "198.18.0.1";
+
+#[derive(Args, Debug)]
+pub struct LabArgs {
+    /// Driver for ringstack's end of the veth pair.
+    #[arg(long, value_enum, default_value_t = super::Driver::Packet)]
+    driver: super::Driver,
+    /// Capture the kernel side with tcpdump and check the capture with tshark.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    capture: bool,
+}
+
+struct Lab {
+    passed: u32,
+    failed: u32,
+}
+
+impl Lab {
+    fn step(&mut self, name: &str, r: Result<String>) {
+        match r {
+            Ok(detail) => {
+                self.passed += 1;
+                println!("  ok    {name}");
+                for l in detail.lines().filter(|l| !l.trim().is_empty()) {
+                    println!("          {l}");
+                }
+            }
+            Err(e) => {
+                self.failed += 1;
+                println!("  FAIL  {name}: {e:#}");
+            }
+        }
+    }
+}
+
+/// A child we started, ended by PID with SIGTERM when dropped.
+struct Proc(Option<Child>);
+
+impl Proc {
+    /// SIGTERM, then collect stdout.
+    fn finish(mut self) -> String {
+        let Some(mut c) = self.0.take() else {
+            return String::new();
+        };
+        let _ = host::terminate(c.id());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = c.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        let mut out = String::new();
+        if let Some(mut o) = c.stdout.take() {
+            let _ = o.read_to_string(&mut out);
+        }
+        out
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = host::terminate(c.id());
+            let _ = c.wait();
+        }
+    }
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Run a tool in the kernel's namespace (the lab thread lives there).
+fn kernel(args: &[&str]) -> Result<String> {
+    Ok(host::run(args)?)
+}
+
+pub fn run(a: LabArgs) -> Result<i32> {
+    if !host::is_root() {
+        bail!("the lab creates network namespaces and needs root (try: sudo ringstack lab)");
+    }
+    for tool in ["ip", "ping"] {
+        if !host::have_tool(tool) {
+            bail!("`{tool}` not found; install iproute2 and iputils-ping");
+        }
+    }
+    let stop = super::stop_flag()?;
+    let exe = std::env::current_exe().context("locating our own binary")?;
+    let exe = exe.to_string_lossy().into_owned();
+    let driver = match a.driver {
+        super::Driver::Packet => "packet",
+        super::Driver::Tap => {
+            bail!("the lab runs ringstack on a veth end; --driver tap is not for the lab")
+        }
+    };
+
+    println!("ringstack lab: building namespaces");
+    let pair = VethPair::create("rsl", &format!("{KERNEL_ADDR}/24"))
+        .context("creating the namespace pair")?;
+    println!(
+        "  ringstack: netns {} dev {} {STACK_ADDR}/24 (driver {driver})",
+        pair.ns_a, pair.if_a
+    );
+    println!(
+        "  kernel:    netns {} dev {} {KERNEL_ADDR}/24",
+        pair.ns_b, pair.if_b
+    );
+    if !host::have_tool("ethtool") {
+        println!(
+            "  note: ethtool missing, kernel offloads stay on (frames may carry partial checksums)"
+        );
+    }
+    // Everything the lab itself does from here runs as the kernel's side.
+    host::enter_netns(&pair.ns_b)?;
+
+    let pcap = std::env::temp_dir().join(format!("ringstack-lab-{}.pcap", std::process::id()));
+    let capture = if a.capture && host::have_tool("tcpdump") {
+        let c = Command::new("tcpdump")
+            .args(["-i", &pair.if_b, "-U", "-n", "-s", "0", "-w"])
+            .arg(&pcap)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting tcpdump")?;
+        std::thread::sleep(Duration::from_millis(500));
+        Some(Proc(Some(c)))
+    } else {
+        if a.capture {
+            println!("  note: tcpdump missing, no capture (apt-get install tcpdump tshark)");
+        }
+        None
+    };
+
+    let server = Command::new("ip")
+        .args([
+            "netns", "exec", &pair.ns_a, &exe, "serve", "--iface", &pair.if_a, "--addr",
+        ])
+        .arg(format!("{STACK_ADDR}/24"))
+        .args(["--driver", driver, "--udp-echo", "7"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .context("starting ringstack serve")?;
+    let server = Proc(Some(server));
+
+    let mut lab = Lab {
+        passed: 0,
+        failed: 0,
+    };
+    println!("\nkernel -> ringstack");
+    // The stack is up once it answers ARP; give it a few seconds.
+    let up = wait_until(Duration::from_secs(10), || {
+        kernel(&["ping", "-c", "1", "-W", "1", STACK_ADDR]).is_ok()
+    });
+    lab.step(
+        "stack answers its first ping",
+        if up {
+            Ok(String::new())
+        } else {
+            Err(anyhow::anyhow!("no answer within 10 s"))
+        },
+    );
+
+    if host::have_tool("arping") {
+        lab.step(
+            "arping resolves the stack's MAC",
+            kernel(&["arping", "-c", "3", "-w", "5", "-I", &pair.if_b, STACK_ADDR])
+                .map(|o| tail(&o, 2)),
+        );
+    } else {
+        println!("  skip  arping: not installed (apt-get install iputils-arping)");
+    }
+    lab.step(
+        "ping: 20 echoes",
+        kernel(&["ping", "-c", "20", "-i", "0.05", "-W", "2", STACK_ADDR])
+            .and_then(|o| expect_no_loss(&o)),
+    );
+    lab.step(
+        "ping -s 8000: fragmented both ways",
+        kernel(&[
+            "ping", "-c", "5", "-i", "0.1", "-s", "8000", "-W", "2", STACK_ADDR,
+        ])
+        .and_then(|o| expect_no_loss(&o)),
+    );
+    lab.step(
+        "UDP echo from a kernel socket",
+        udp_echo(&[b"hello from the kernel".to_vec()]),
+    );
+    lab.step(
+        "UDP echo of a 60000-byte datagram (fragments reassembled both ways)",
+        udp_echo(&[(0..60000u32).map(|i| (i * 7) as u8).collect()]),
+    );
+
+    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+        println!("interrupted");
+        return Ok(130);
+    }
+    let counters = server.finish();
+    println!("\nringstack's counters after the kernel's traffic:");
+    for l in counters.lines() {
+        println!("  {l}");
+    }
+
+    println!("ringstack -> kernel");
+    let ping = host::run(&[
+        "ip",
+        "netns",
+        "exec",
+        &pair.ns_a,
+        &exe,
+        "ping",
+        "--iface",
+        &pair.if_a,
+        "--addr",
+        &format!("{STACK_ADDR}/24"),
+        "--driver",
+        driver,
+        "-c",
+        "5",
+        "-i",
+        "0.1",
+        "-s",
+        "4000",
+        KERNEL_ADDR,
+    ]);
+    lab.step(
+        "ringstack ping -s 4000 to the kernel",
+        ping.map_err(anyhow::Error::from)
+            .and_then(|o| expect_no_loss(&o)),
+    );
+
+    if let Some(c) = capture {
+        c.finish();
+        if host::have_tool("tshark") {
+            lab.step(
+                "tshark finds no malformed frames or bad checksums",
+                tshark_check(&pcap),
+            );
+        } else {
+            println!("  skip  tshark check: not installed (apt-get install tshark)");
+        }
+        let _ = std::fs::remove_file(&pcap);
+    }
+
+    println!("\n{} passed, {} failed", lab.passed, lab.failed);
+    drop(pair);
+    Ok(if lab.failed == 0 { 0 } else { 1 })
+}
+
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+/// Accept ping output only when nothing was lost; show its summary.
+fn expect_no_loss(out: &str) -> Result<String> {
+    let summary = out
+        .lines()
+        .find(|l| l.contains("packets transmitted"))
+        .unwrap_or("");
+    if !summary.contains(" 0% packet loss") {
+        bail!("loss: {}", summary.trim());
+    }
+    Ok(tail(out, 2))
+}
+
+fn udp_echo(payloads: &[Vec<u8>]) -> Result<String> {
+    let sock = UdpSocket::bind((KERNEL_ADDR, 0)).context("binding a kernel UDP socket")?;
+    sock.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let mut buf = vec![0u8; 65536];
+    let mut report = String::new();
+    for p in payloads {
+        let t = Instant::now();
+        sock.send_to(p, (STACK_ADDR, 7)).context("send_to")?;
+        let (n, from) = sock.recv_from(&mut buf).context("no echo within 2 s")?;
+        if &buf[..n] != p.as_slice() {
+            bail!(
+                "echo from {from} differs: {n} bytes back for {} sent",
+                p.len()
+            );
+        }
+        report += &format!(
+            "{} bytes echoed by {from} in {:.3} ms\n",
+            n,
+            t.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+    Ok(report)
+}
+
+fn tshark_check(pcap: &std::path::Path) -> Result<String> {
+    let p = pcap.to_string_lossy();
+    let bad = host::run(&[
+        "tshark",
+        "-r",
+        &p,
+        "-o",
+        "ip.check_checksum:TRUE",
+        "-o",
+        "udp.check_checksum:TRUE",
+        "--disable-protocol",
+        "thrift",
+        "-Y",
+        "_ws.malformed || _ws.expert.severity == error",
+    ])?;
+    let total = host::run(&["tshark", "-r", &p, "-T", "fields", "-e", "frame.number"])?
+        .lines()
+        .count();
+    if !bad.trim().is_empty() {
+        bail!("suspicious frames:\n{}", tail(&bad, 10));
+    }
+    Ok(format!("{total} frames checked"))
+}

@@ -1,0 +1,470 @@
+//! `ringstack`: run the stack on an interface, ping through it, or build a
+//! lab of network namespaces and watch it answer the Linux kernel.
+
+mod lab;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ringstack::dev::{self, Device};
+use ringstack::eth::MacAddr;
+use ringstack::icmp::ping::PingEvent;
+use ringstack::ip::cidr::Ipv4Cidr;
+use ringstack::stack::{Config, Stack};
+use ringstack::time::{Duration, Instant};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ringstack",
+    version,
+    about = "A poll-mode userspace TCP/IP stack",
+    propagate_version = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Bring the stack up on an interface and answer ARP, ping and UDP until Ctrl-C.
+    Serve(ServeArgs),
+    /// Send ICMP echo requests through the stack, like iputils ping.
+    Ping(PingArgs),
+    /// Build network namespaces, run the stack on one end and drive real
+    /// traffic from the Linux kernel on the other (needs root).
+    Lab(lab::LabArgs),
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Driver {
+    /// AF_PACKET with a TPACKET_V3 receive ring.
+    Packet,
+    /// A TAP device (created if it does not exist).
+    Tap,
+}
+
+/// Options every command that brings up the stack shares.
+#[derive(Args, Debug, Clone)]
+pub struct NetArgs {
+    /// Interface to run on (a veth end, a NIC, or a TAP name with --driver tap).
+    #[arg(long)]
+    iface: String,
+    /// Our address and prefix, e.g. 198.18.0.2/24.
+    #[arg(long, value_parser = parse_cidr)]
+    addr: Ipv4Cidr,
+    /// Default gateway (must be on the --addr subnet).
+    #[arg(long)]
+    gateway: Option<Ipv4Addr>,
+    /// Device driver.
+    #[arg(long, value_enum, default_value_t = Driver::Packet)]
+    driver: Driver,
+    /// Our MAC address (default: the interface's; a random local one on TAP).
+    #[arg(long, value_parser = parse_mac)]
+    mac: Option<MacAddr>,
+    /// IP MTU (default: the interface's).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(68..))]
+    mtu: Option<u16>,
+    /// Only accept and send frames with this 802.1Q VLAN ID.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..4095))]
+    vlan: Option<u16>,
+    /// Write every frame received and sent to this pcap file.
+    #[arg(long)]
+    pcap: Option<PathBuf>,
+    /// Spin on the device instead of sleeping in poll(2) when idle.
+    #[arg(long)]
+    busy_poll: bool,
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    #[command(flatten)]
+    net: NetArgs,
+    /// Echo UDP datagrams received on this port (repeatable).
+    #[arg(long = "udp-echo", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    udp_echo: Vec<u16>,
+    /// Print counters every SECS seconds (0: only at exit).
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    stats_interval: u64,
+    /// Print counters in Prometheus text format instead of a table.
+    #[arg(long)]
+    prometheus: bool,
+}
+
+#[derive(Args, Debug)]
+struct PingArgs {
+    #[command(flatten)]
+    net: NetArgs,
+    /// Address to ping.
+    target: Ipv4Addr,
+    /// Stop after COUNT replies (or requests, if they are lost).
+    #[arg(short = 'c', long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    count: u32,
+    /// Payload bytes per request; sizes above MTU-28 are fragmented.
+    #[arg(short = 's', long, default_value_t = 56, value_parser = clap::value_parser!(u32).range(0..=65507))]
+    size: u32,
+    /// Seconds between requests.
+    #[arg(short = 'i', long, default_value_t = 1.0, value_parser = parse_interval)]
+    interval: f64,
+    /// Seconds to wait for replies after the last request.
+    #[arg(short = 'W', long, default_value_t = 2.0, value_parser = parse_interval)]
+    timeout: f64,
+    /// Set DF: fail instead of fragmenting.
+    #[arg(long)]
+    dont_fragment: bool,
+    /// Print only the summary.
+    #[arg(short = 'q', long)]
+    quiet: bool,
+}
+
+fn parse_cidr(s: &str) -> Result<Ipv4Cidr, String> {
+    s.parse::<Ipv4Cidr>()
+        .map_err(|e| format!("{e} (expected ADDRESS/PREFIX, e.g. 198.18.0.2/24)"))
+}
+fn parse_mac(s: &str) -> Result<MacAddr, String> {
+    let m = s
+        .parse::<MacAddr>()
+        .map_err(|_| format!("{s:?} is not a MAC address (expected aa:bb:cc:dd:ee:ff)"))?;
+    if !m.is_unicast() || m == MacAddr::ZERO {
+        return Err(format!("{m} is not a unicast MAC address"));
+    }
+    Ok(m)
+}
+fn parse_interval(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=3600.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "{s:?} is not a number of seconds between 0 and 3600"
+        )),
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let r = match cli.cmd {
+        Cmd::Serve(a) => serve(a),
+        Cmd::Ping(a) => ping(a).map(|ok| if ok { 0 } else { 1 }),
+        Cmd::Lab(a) => lab::run(a),
+    };
+    match r {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("ringstack: error: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// SIGINT and SIGTERM set the returned flag; the loops check it.
+pub fn stop_flag() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handler")?;
+    }
+    Ok(stop)
+}
+
+fn random_seed() -> [u8; 32] {
+    let mut seed = [0u8; 32];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut seed);
+    }
+    // Mix in the clock so a missing /dev/urandom still varies per run.
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    for (i, b) in t.to_le_bytes().iter().enumerate() {
+        seed[i] ^= b;
+    }
+    seed
+}
+
+/// Open the device and build a stack on it.
+pub fn bring_up(net: &NetArgs) -> Result<(Box<dyn Device>, Stack)> {
+    let mut dev: Box<dyn Device> = match net.driver {
+        Driver::Packet => Box::new(
+            dev::packet::PacketDevice::open(&net.iface, Default::default())
+                .with_context(|| format!("opening AF_PACKET on {}", net.iface))?,
+        ),
+        Driver::Tap => Box::new(
+            dev::tap::TapDevice::open(&net.iface)
+                .with_context(|| format!("opening TAP {}", net.iface))?,
+        ),
+    };
+    if let Some(path) = &net.pcap {
+        dev = Box::new(
+            dev::pcap::PcapDevice::new(dev, path)
+                .with_context(|| format!("creating pcap file {}", path.display()))?,
+        );
+    }
+    let caps = dev.caps();
+    let seed = random_seed();
+    let mac = match (net.mac, caps.mac) {
+        (Some(m), _) => m,
+        (None, Some(m)) => MacAddr(m),
+        // A TAP's own MAC belongs to the kernel side: pick a locally
+        // administered one of our own.
+        (None, None) => MacAddr([0x02, seed[0], seed[1], seed[2], seed[3], seed[4]]),
+    };
+    let mtu = match net.mtu {
+        Some(m) if m as usize > caps.mtu => {
+            bail!("--mtu {m} is larger than the interface MTU {}", caps.mtu)
+        }
+        Some(m) => m as usize,
+        None => caps.mtu,
+    };
+    let mut config = Config::new(mac, net.addr);
+    config.gateway = net.gateway;
+    config.mtu = mtu;
+    config.vlan = net.vlan;
+    config.seed = seed;
+    config.rx_batch = caps.rx_batch.max(1);
+    let stack = Stack::new(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    tracing::info!(iface = %net.iface, driver = %caps.kind, %mac, addr = %net.addr, mtu, "stack up");
+    Ok((dev, stack))
+}
+
+/// One turn of the run loop's idle handling: spin, or sleep in the device
+/// until a frame arrives or the stack's next timer is due.
+fn idle(dev: &mut dyn Device, stack: &Stack, now: Instant, busy: bool) -> Result<()> {
+    if busy {
+        std::hint::spin_loop();
+        return Ok(());
+    }
+    let d = stack.poll_delay(now, Duration::from_millis(50));
+    if d > Duration::ZERO {
+        dev.wait(Some(d))?;
+    }
+    Ok(())
+}
+
+fn print_stats(stack: &Stack, dev: &dyn Device, prometheus: bool) {
+    let s = stack.stats();
+    if prometheus {
+        print!("{}", s.to_prometheus());
+        return;
+    }
+    println!("--- ringstack counters ---");
+    print!("{}", s.to_table(true));
+    let d = dev.stats();
+    println!("device ({}):", dev.caps().kind);
+    println!("    {:<32} {}", "rx_frames", d.rx_frames);
+    println!("    {:<32} {}", "tx_frames", d.tx_frames);
+    println!("    {:<32} {}", "rx_dropped", d.rx_dropped);
+    println!("    {:<32} {}", "tx_exhausted", d.tx_exhausted);
+    for (k, v) in &d.extra {
+        println!("    {k:<32} {v}");
+    }
+}
+
+fn serve(a: ServeArgs) -> Result<i32> {
+    let stop = stop_flag()?;
+    let (mut dev, mut stack) = bring_up(&a.net)?;
+    let mut echo = Vec::new();
+    for &port in &a.udp_echo {
+        let h = stack
+            .udp_bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))
+            .map_err(|e| anyhow::anyhow!("--udp-echo {port}: {e}"))?;
+        echo.push(h);
+    }
+    eprintln!(
+        "ringstack: serving on {} as {} ({}, {}){}",
+        a.net.iface,
+        a.net.addr,
+        stack.mac(),
+        dev.caps().kind,
+        if a.udp_echo.is_empty() {
+            String::new()
+        } else {
+            format!(", UDP echo on {:?}", a.udp_echo)
+        }
+    );
+    let interval = Duration::from_secs(a.stats_interval);
+    let mut next_stats = dev::monotonic_now() + interval;
+    let mut buf = vec![0u8; 65536];
+    while !stop.load(Ordering::Relaxed) {
+        let now = dev::monotonic_now();
+        let n = stack.poll(now, &mut dev).context("device error")?;
+        let mut busy = n > 0;
+        for &h in &echo {
+            while let Ok((len, from)) = stack.udp_recv_from(h, &mut buf) {
+                busy = true;
+                if let Err(e) = stack.udp_send_to(h, &buf[..len], from) {
+                    tracing::debug!(%from, "udp echo: {e}");
+                }
+            }
+        }
+        if a.stats_interval > 0 && now >= next_stats {
+            print_stats(&stack, &*dev, a.prometheus);
+            next_stats = now + interval;
+        }
+        if !busy {
+            idle(&mut *dev, &stack, now, a.net.busy_poll)?;
+        }
+    }
+    // Let queued answers leave before we go.
+    stack.poll(dev::monotonic_now(), &mut dev)?;
+    print_stats(&stack, &*dev, a.prometheus);
+    Ok(0)
+}
+
+fn ping(a: PingArgs) -> Result<bool> {
+    let stop = stop_flag()?;
+    let (mut dev, mut stack) = bring_up(&a.net)?;
+    let h = stack.ping_open().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let size = a.size as usize;
+    println!(
+        "PING {} ({}) {}({}) bytes of data.",
+        a.target,
+        a.target,
+        size,
+        size + 28
+    );
+    let interval = Duration::from_micros((a.interval * 1e6) as u64);
+    let timeout = Duration::from_micros((a.timeout * 1e6) as u64);
+    let start = dev::monotonic_now();
+    let (mut sent, mut received, mut errors, mut dups, mut corrupt) =
+        (0u32, 0u32, 0u32, 0u32, 0u32);
+    let mut rtts: Vec<f64> = Vec::new();
+    let mut next_send = start;
+    let mut last_send = start;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let now = dev::monotonic_now();
+        if sent < a.count && now >= next_send {
+            match stack.ping_send(h, a.target, sent as u16 + 1, size, a.dont_fragment) {
+                Ok(()) => {}
+                Err(e) => bail!("cannot send to {}: {e}", a.target),
+            }
+            sent += 1;
+            last_send = now;
+            next_send = now + interval;
+        }
+        stack.poll(now, &mut dev).context("device error")?;
+        while let Ok(Some(ev)) = stack.ping_recv(h) {
+            match ev {
+                PingEvent::Reply {
+                    from,
+                    seq,
+                    len,
+                    ttl,
+                    rtt,
+                    corrupt: bad,
+                } => {
+                    received += 1;
+                    let ms = rtt.total_micros() as f64 / 1000.0;
+                    rtts.push(ms);
+                    if bad {
+                        corrupt += 1;
+                    }
+                    if !a.quiet {
+                        let note = if bad { " (payload corrupted)" } else { "" };
+                        println!(
+                            "{} bytes from {from}: icmp_seq={seq} ttl={ttl} time={ms:.3} ms{note}",
+                            len + 8
+                        );
+                    }
+                }
+                PingEvent::Duplicate { from, seq } => {
+                    dups += 1;
+                    if !a.quiet {
+                        println!("reply from {from}: icmp_seq={seq} (DUP!)");
+                    }
+                }
+                PingEvent::Error {
+                    from,
+                    seq,
+                    msg_type,
+                    code,
+                } => {
+                    errors += 1;
+                    if !a.quiet {
+                        println!(
+                            "From {from} icmp_seq={seq} {}",
+                            icmp_error_text(msg_type, code)
+                        );
+                    }
+                }
+                PingEvent::SendFailed { seq, error } => {
+                    errors += 1;
+                    if !a.quiet {
+                        println!("icmp_seq={seq}: send failed: {error}");
+                    }
+                }
+            }
+        }
+        if sent >= a.count
+            && (received + errors >= a.count || now.saturating_since(last_send) >= timeout)
+        {
+            break;
+        }
+        let wake = if sent < a.count {
+            next_send
+        } else {
+            last_send + timeout
+        };
+        let d = wake
+            .saturating_since(dev::monotonic_now())
+            .min(stack.poll_delay(now, Duration::from_millis(10)));
+        if d > Duration::ZERO && !a.net.busy_poll {
+            dev.wait(Some(d))?;
+        }
+    }
+    let elapsed = dev::monotonic_now().saturating_since(start);
+    println!("\n--- {} ping statistics ---", a.target);
+    let loss = if sent == 0 {
+        0.0
+    } else {
+        100.0 * (sent - received.min(sent)) as f64 / sent as f64
+    };
+    let mut line = format!("{sent} packets transmitted, {received} received");
+    if dups > 0 {
+        line += &format!(", +{dups} duplicates");
+    }
+    if corrupt > 0 {
+        line += &format!(", {corrupt} corrupted");
+    }
+    if errors > 0 {
+        line += &format!(", +{errors} errors");
+    }
+    println!(
+        "{line}, {loss:.0}% packet loss, time {}ms",
+        elapsed.total_millis()
+    );
+    if !rtts.is_empty() {
+        let n = rtts.len() as f64;
+        let min = rtts.iter().cloned().fold(f64::INFINITY, f64::min);
+        let max = rtts.iter().cloned().fold(0.0, f64::max);
+        let avg = rtts.iter().sum::<f64>() / n;
+        let mdev = (rtts.iter().map(|r| (r - avg) * (r - avg)).sum::<f64>() / n).sqrt();
+        println!("rtt min/avg/max/mdev = {min:.3}/{avg:.3}/{max:.3}/{mdev:.3} ms");
+    }
+    Ok(received > 0 && corrupt == 0)
+}
+
+fn icmp_error_text(t: u8, code: u8) -> String {
+    match (t, code) {
+        (3, 0) => "Destination Net Unreachable".into(),
+        (3, 1) => "Destination Host Unreachable".into(),
+        (3, 2) => "Destination Protocol Unreachable".into(),
+        (3, 3) => "Destination Port Unreachable".into(),
+        (3, 4) => "Frag needed and DF set".into(),
+        (11, 0) => "Time to live exceeded".into(),
+        (11, 1) => "Frag reassembly time exceeded".into(),
+        _ => format!("ICMP type {t} code {code}"),
+    }
+}
