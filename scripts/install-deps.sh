@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install the Debian tools the lab and the tests drive ringstack against:
+# the kernel's own peers (ping, arping, ip), capture and dissection
+# (tcpdump, tshark) and ethtool to switch off the peer's offloads.
+# Only what is missing is installed; needs root when something is.
+set -euo pipefail
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have ip       || need+=(iproute2)
+have ping     || need+=(iputils-ping)
+have arping   || need+=(iputils-arping)
+have ethtool  || need+=(ethtool)
+have tcpdump  || need+=(tcpdump)
+have tshark   || need+=(tshark)
+
+if [ ${#need[@]} -eq 0 ]; then
+    exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing ${need[*]}; run as root to install them" >&2
+    exit 0
+fi
+echo "install-deps: installing ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
