@@ -80,6 +80,7 @@ impl Stack {
         if self.iface.has_addr(repr.source_ip) {
             // Someone else claims our address (RFC 5227 §2.4 conflict).
             s.address_conflicts += 1;
+            tracing::warn!(addr = %repr.source_ip, mac = %repr.source_mac, "address conflict: another host claims our address");
             return;
         }
         let for_us = self.iface.has_addr(repr.target_ip);

@@ -394,7 +394,9 @@ impl Stack {
                 TimerAction::Request { ip, unicast } => {
                     self.out().send_arp_request(tx, ip, unicast)
                 }
-                TimerAction::Failed { .. } => {}
+                TimerAction::Failed { ip, dropped } => {
+                    tracing::debug!(%ip, dropped, "ARP resolution failed");
+                }
             }
         }
         self.eg.arp_actions = actions;
