@@ -16,6 +16,7 @@ use std::io;
 pub mod host;
 pub mod pcap;
 pub mod pipe;
+pub mod sim;
 
 #[cfg(target_os = "linux")]
 pub mod packet;
