@@ -185,7 +185,27 @@ fn umem_reg_error(e: io::Error, p: &QueueParams) -> io::Error {
     }
 }
 
+/// How long `bind` keeps retrying EBUSY: the kernel releases a closed
+/// socket's hold on its queue from a workqueue, a moment after `close`, so a
+/// device reopened right after the previous one was dropped (or a restarted
+/// process) can see the queue still taken.
+const BIND_BUSY_RETRY: std::time::Duration = std::time::Duration::from_millis(1000);
+
 fn bind(fd: &OwnedFd, p: &QueueParams, flags: u16) -> io::Result<()> {
+    let start = std::time::Instant::now();
+    loop {
+        match bind_once(fd, p, flags) {
+            Err(e)
+                if e.raw_os_error() == Some(libc::EBUSY) && start.elapsed() < BIND_BUSY_RETRY =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            r => return r,
+        }
+    }
+}
+
+fn bind_once(fd: &OwnedFd, p: &QueueParams, flags: u16) -> io::Result<()> {
     let sa = libc::sockaddr_xdp {
         sxdp_family: libc::AF_XDP as u16,
         sxdp_flags: flags | libc::XDP_USE_NEED_WAKEUP,
@@ -218,7 +238,10 @@ fn bind_error(e: io::Error, p: &QueueParams, zc: bool) -> io::Error {
         ),
         Some(libc::EBUSY) => io::Error::new(
             io::ErrorKind::AddrInUse,
-            format!("{what}: {e}: another AF_XDP socket is already bound to this queue"),
+            format!(
+                "{what}: {e}: another AF_XDP socket is bound to this queue (still, after \
+                 retrying for {BIND_BUSY_RETRY:?})"
+            ),
         ),
         Some(libc::EINVAL) => io::Error::new(
             io::ErrorKind::InvalidInput,
