@@ -171,9 +171,16 @@ impl Lab {
     /// Run `scenario` of `xdp_child` inside our namespace. Returns its
     /// stdout, or None if the child reported a reason to skip.
     fn child(&self, scenario: &str, mode: &str) -> Option<String> {
+        self.child_via(scenario, mode, &[])
+    }
+
+    /// As `child`, with `wrapper` (e.g. setpriv ...) between `ip netns exec`
+    /// and the test binary.
+    fn child_via(&self, scenario: &str, mode: &str, wrapper: &[&str]) -> Option<String> {
         let exe = std::env::current_exe().expect("test binary path");
         let out = Command::new("ip")
             .args(["netns", "exec", &self.ns_ours])
+            .args(wrapper)
             .arg(exe)
             .args(["--exact", "xdp_child", "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, scenario)
@@ -246,6 +253,35 @@ fn xdp_open_errors_are_clear() {
 }
 
 #[test]
+fn xdp_without_privileges_says_what_is_needed() {
+    if let Some(why) = skip_reason() {
+        println!("skipping AF_XDP kernel test: {why}");
+        return;
+    }
+    if !have("setpriv", "--version") {
+        println!("skipping: setpriv is not installed");
+        return;
+    }
+    let lab = Lab::new("p", 66, 1);
+    lab.child_via(
+        "noperm",
+        "auto",
+        &[
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ],
+    );
+}
+
+#[test]
+fn xdp_foreign_program_on_the_interface_is_reported() {
+    scenario("f", 67, 1, "foreign", "auto");
+}
+
+#[test]
 fn xdp_overload_drops_are_counted() {
     scenario("o", 65, 1, "drops", "skb");
 }
@@ -271,6 +307,8 @@ fn xdp_child() {
         "queues" => child_queues(&ctx),
         "errors" => child_errors(&ctx),
         "drops" => child_drops(&ctx),
+        "noperm" => child_noperm(&ctx),
+        "foreign" => child_foreign(&ctx),
         other => panic!("unknown scenario {other}"),
     };
     if done {
@@ -504,6 +542,55 @@ fn child_arp_soak(ctx: &Ctx) -> bool {
         "paced sender: at least 90% should arrive"
     );
     assert_eq!(st.rx_frames - st0.rx_frames, (received + other) as u64);
+
+    // --- A TX burst far beyond copy mode's per-sendto batch: fill the TX
+    // side until it refuses, flush once, and the peer must get all of it.
+    let peer_rx = || -> u64 {
+        let path = format!("/sys/class/net/{}/statistics/rx_packets", ctx.peer_if);
+        must(&["ip", "netns", "exec", &ctx.peer_ns, "cat", &path])
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let rx0 = peer_rx();
+    let exhausted0 = dev.stats().tx_exhausted;
+    let mut burst = [0u8; 60];
+    burst[0..6].copy_from_slice(&peer_mac);
+    burst[6..12].copy_from_slice(&mac);
+    burst[12..14].copy_from_slice(&SOAK_ETHERTYPE);
+    let mut queued = 0u64;
+    loop {
+        match dev
+            .transmitter()
+            .transmit(burst.len(), &mut |b| b.copy_from_slice(&burst))
+        {
+            Ok(()) => queued += 1,
+            Err(e) => {
+                assert_eq!(e, ringstack::dev::TxError::Exhausted);
+                break;
+            }
+        }
+    }
+    assert_eq!(dev.stats().tx_exhausted, exhausted0 + 1);
+    assert_eq!(
+        dev.transmitter().transmit(5000, &mut |_| unreachable!()),
+        Err(ringstack::dev::TxError::TooLong)
+    );
+    let acc = dev.umem_accounting();
+    println!("TX burst: {queued} frames queued; {acc:?}");
+    assert_eq!(queued, 2048, "half the UMEM serves TX");
+    dev.flush(monotonic_now()).unwrap();
+    let deadline = StdInstant::now() + StdDuration::from_secs(3);
+    while peer_rx() - rx0 < queued && StdInstant::now() < deadline {
+        dev.flush(monotonic_now()).unwrap();
+        std::thread::sleep(StdDuration::from_millis(20));
+    }
+    println!(
+        "TX burst: peer received {} of {queued}; {} TX kicks so far",
+        peer_rx() - rx0,
+        stat(&dev, "xdp_tx_kicks")
+    );
+    assert_eq!(peer_rx() - rx0, queued);
 
     // --- No frame leaked: after a quiescent flush everything is free or
     // in the fill ring.
@@ -754,5 +841,75 @@ fn child_drops(ctx: &Ctx) -> bool {
     let acc = dev.umem_accounting();
     println!("accounting: {acc:?}");
     assert_eq!(acc.free + acc.in_fill, acc.total);
+    true
+}
+
+fn child_noperm(ctx: &Ctx) -> bool {
+    let e = XdpDevice::open(&ctx.ifname, XdpConfig::default()).unwrap_err();
+    println!("unprivileged open: {e}");
+    assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied, "{e}");
+    assert!(e.to_string().contains("CAP_NET_ADMIN"), "{e}");
+    true
+}
+
+/// Another XDP program already on the interface (attached the old way,
+/// without a link): open must say so rather than fail obscurely.
+fn child_foreign(ctx: &Ctx) -> bool {
+    if !have("bpftool", "version") {
+        println!("XDP-SKIP: bpftool missing, can't attach a foreign program");
+        return false;
+    }
+    let cfg = XdpConfig {
+        attach: XdpAttach::Skb,
+        frame_count: 256,
+        ..Default::default()
+    };
+    let Some(dev) = open_or_skip(&ctx.ifname, cfg.clone()) else {
+        return false;
+    };
+    // Borrow our own program as the "foreign" one: pin it in a private
+    // bpffs (this process has its own mount namespace under `ip netns
+    // exec`), drop the device, attach the pinned program with `ip link`.
+    let dir = format!("/tmp/rsxdp-bpffs-{}", std::process::id());
+    std::fs::create_dir_all(&dir).unwrap();
+    must(&["mount", "-t", "bpf", "bpf", &dir]);
+    let pin = format!("{dir}/prog");
+    must(&[
+        "bpftool",
+        "prog",
+        "pin",
+        "id",
+        &dev.prog_id().to_string(),
+        &pin,
+    ]);
+    drop(dev);
+    must(&[
+        "ip",
+        "link",
+        "set",
+        "dev",
+        &ctx.ifname,
+        "xdpgeneric",
+        "pinned",
+        &pin,
+    ]);
+    for attach in [XdpAttach::Skb, XdpAttach::Driver, XdpAttach::Auto] {
+        let e = XdpDevice::open(
+            &ctx.ifname,
+            XdpConfig {
+                attach,
+                ..cfg.clone()
+            },
+        )
+        .unwrap_err();
+        println!("{attach:?} with a foreign program attached: {e}");
+        assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse, "{e}");
+        assert!(e.to_string().contains("another XDP program"), "{e}");
+    }
+    must(&["ip", "link", "set", "dev", &ctx.ifname, "xdpgeneric", "off"]);
+    must(&["umount", &dir]);
+    let _ = std::fs::remove_dir(&dir);
+    // And the interface is usable again.
+    drop(XdpDevice::open(&ctx.ifname, cfg).expect("open after the foreign program left"));
     true
 }

@@ -193,7 +193,7 @@ fn perm_hint(e: io::Error, what: &str) -> io::Error {
     match e.raw_os_error() {
         Some(libc::EPERM) | Some(libc::EACCES) => io::Error::new(
             io::ErrorKind::PermissionDenied,
-            format!("{what}: {e} (AF_XDP needs CAP_NET_ADMIN and CAP_BPF, or root)"),
+            format!("{what}: {e} (AF_XDP needs CAP_NET_RAW, CAP_NET_ADMIN and CAP_BPF, or root)"),
         ),
         _ => super::sys::context(e, what),
     }
@@ -304,8 +304,9 @@ pub(crate) fn attach_link(
             io::ErrorKind::AddrInUse,
             format!(
                 "attaching XDP ({mode} mode) to {ifname}: {e}: another XDP program is \
-                 already attached to {ifname} (see `ip link show dev {ifname}`; \
-                 remove it with `ip link set dev {ifname} xdp off` if it is stale)"
+                 already attached to {ifname} (see `ip link show dev {ifname}`; if it \
+                 is stale, remove it with `ip link set dev {ifname} xdpgeneric off` \
+                 or `xdpdrv off`)"
             ),
         ),
         _ => perm_hint(e, &format!("attaching XDP ({mode} mode) to {ifname}")),

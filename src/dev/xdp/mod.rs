@@ -413,6 +413,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn device_can_move_to_another_thread() {
+        fn send<T: Send>() {}
+        send::<XdpDevice>();
+    }
+
+    #[test]
     fn missing_interface_is_a_clear_error() {
         let e = XdpDevice::open("rsnope0", XdpConfig::default()).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::NotFound);

@@ -249,7 +249,7 @@ fn bind_error(e: io::Error, p: &QueueParams, zc: bool) -> io::Error {
         ),
         Some(libc::EPERM) => io::Error::new(
             io::ErrorKind::PermissionDenied,
-            format!("{what}: {e} (AF_XDP needs CAP_NET_ADMIN, or root)"),
+            format!("{what}: {e} (AF_XDP needs CAP_NET_RAW + CAP_NET_ADMIN, or root)"),
         ),
         _ => context(e, &what),
     }
@@ -265,8 +265,8 @@ impl XskQueue {
             Some(libc::EPERM) | Some(libc::EACCES) => io::Error::new(
                 io::ErrorKind::PermissionDenied,
                 format!(
-                    "socket(AF_XDP): {e}: needs CAP_NET_ADMIN (and CAP_BPF for the XDP \
-                     program), or root"
+                    "socket(AF_XDP): {e}: needs CAP_NET_RAW for the socket and \
+                     CAP_NET_ADMIN + CAP_BPF for the XDP program, or root"
                 ),
             ),
             _ => context(e, "socket(AF_XDP)"),
