@@ -18,6 +18,15 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! Copy mode (all veth, and any driver without zero-copy) transmits only
+//! inside `sendto`, at most 32 frames per call, answering EAGAIN while more
+//! is queued; `flush` therefore kicks until the TX ring is drained (bounded
+//! at ring size / 32 + 4 calls), reaping completions in between. With
+//! zero-copy and a driver that doesn't ask for a wake-up, it makes none.
+//!
+//! The kernel frees a closed socket's queue from a workqueue, a moment after
+//! `close`: `open` retries a bind that fails with EBUSY for up to a second.
+//!
 //! Drop order tears things down safely: the BPF link first (the program
 //! leaves the interface), then the program and map, then each socket's
 //! rings, socket and UMEM. A failed `open` cleans up the same way.
