@@ -177,6 +177,21 @@ impl Lab {
     /// As `child`, with `wrapper` (e.g. setpriv ...) between `ip netns exec`
     /// and the test binary.
     fn child_via(&self, scenario: &str, mode: &str, wrapper: &[&str]) -> Option<String> {
+        let out = self.spawn_child(scenario, mode, wrapper);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        if let Some(l) = stdout.lines().find(|l| l.starts_with("XDP-SKIP:")) {
+            println!("skipping: {l}");
+            return None;
+        }
+        assert!(out.status.success(), "child {scenario}/{mode} failed");
+        assert!(
+            stdout.contains("XDP-CHILD-OK"),
+            "child {scenario}/{mode} ran nothing"
+        );
+        Some(stdout)
+    }
+
+    fn spawn_child(&self, scenario: &str, mode: &str, wrapper: &[&str]) -> std::process::Output {
         let exe = std::env::current_exe().expect("test binary path");
         let out = Command::new("ip")
             .args(["netns", "exec", &self.ns_ours])
@@ -197,16 +212,7 @@ impl Lab {
         if !stderr.trim().is_empty() {
             println!("--- child {scenario}/{mode} stderr ---\n{stderr}");
         }
-        if let Some(l) = stdout.lines().find(|l| l.starts_with("XDP-SKIP:")) {
-            println!("skipping: {l}");
-            return None;
-        }
-        assert!(out.status.success(), "child {scenario}/{mode} failed");
-        assert!(
-            stdout.contains("XDP-CHILD-OK"),
-            "child {scenario}/{mode} ran nothing"
-        );
-        Some(stdout)
+        out
     }
 }
 
@@ -281,6 +287,52 @@ fn xdp_foreign_program_on_the_interface_is_reported() {
     scenario("f", 67, 1, "foreign", "auto");
 }
 
+/// The BPF link dies with the process: a child that aborts while the
+/// device is open leaves no program behind.
+#[test]
+fn xdp_program_detaches_when_the_process_dies() {
+    if let Some(why) = skip_reason() {
+        println!("skipping AF_XDP kernel test: {why}");
+        return;
+    }
+    let lab = Lab::new("c", 68, 1);
+    let out = lab.spawn_child("crash", "skb", &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if stdout.contains("XDP-SKIP:") {
+        return;
+    }
+    assert!(!out.status.success(), "the child was meant to abort");
+    let id = stdout
+        .lines()
+        .find_map(|l| l.split("PROG_ID=").nth(1))
+        .expect("child printed its program id")
+        .trim()
+        .to_string();
+    let deadline = StdInstant::now() + StdDuration::from_secs(3);
+    loop {
+        let link = must(&[
+            "ip",
+            "-n",
+            &lab.ns_ours,
+            "link",
+            "show",
+            "dev",
+            &lab.if_ours,
+        ]);
+        let in_kernel =
+            have("bpftool", "version") && run(&["bpftool", "prog", "show", "id", &id]).is_ok();
+        if !link.contains("prog/xdp") && !in_kernel {
+            println!("program {id} gone after the process died");
+            break;
+        }
+        assert!(
+            StdInstant::now() < deadline,
+            "program {id} outlived its process: {link}"
+        );
+        std::thread::sleep(StdDuration::from_millis(50));
+    }
+}
+
 #[test]
 fn xdp_overload_drops_are_counted() {
     scenario("o", 65, 1, "drops", "skb");
@@ -309,6 +361,23 @@ fn xdp_child() {
         "drops" => child_drops(&ctx),
         "noperm" => child_noperm(&ctx),
         "foreign" => child_foreign(&ctx),
+        "crash" => {
+            let cfg = XdpConfig {
+                attach: XdpAttach::Skb,
+                frame_count: 256,
+                ..Default::default()
+            };
+            let Some(dev) = open_or_skip(&ctx.ifname, cfg) else {
+                return;
+            };
+            let link = must(&["ip", "link", "show", "dev", &ctx.ifname]);
+            assert!(link.contains("prog/xdp"), "{link}");
+            println!("PROG_ID={}", dev.prog_id());
+            use std::io::Write;
+            std::io::stdout().flush().unwrap();
+            // No destructors: the kernel alone has to clean up.
+            std::process::abort();
+        }
         other => panic!("unknown scenario {other}"),
     };
     if done {
@@ -625,6 +694,18 @@ fn child_arp_soak(ctx: &Ctx) -> bool {
     assert!(prog_id > 0);
     let link = must(&["ip", "link", "show", "dev", &ctx.ifname]);
     assert!(link.contains("xdp"), "program attached while open: {link}");
+    if have("bpftool", "version") {
+        let dump = must(&[
+            "bpftool",
+            "prog",
+            "dump",
+            "xlated",
+            "id",
+            &prog_id.to_string(),
+        ]);
+        println!("program {prog_id}:\n{dump}");
+        assert!(dump.contains("redirect"), "{dump}");
+    }
     drop(dev);
     let deadline = StdInstant::now() + StdDuration::from_secs(3);
     loop {
