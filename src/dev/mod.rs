@@ -24,6 +24,8 @@ pub mod packet;
 pub mod sys;
 #[cfg(target_os = "linux")]
 pub mod tap;
+#[cfg(target_os = "linux")]
+pub mod xdp;
 
 /// Why a frame could not be queued for transmission.
 #[derive(Debug, Copy, Clone, PartialEq, Eq)]
