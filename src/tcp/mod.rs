@@ -1,0 +1,2 @@
+//! TCP (RFC 9293).
+pub mod seq;
