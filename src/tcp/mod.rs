@@ -1,3 +1,4 @@
 //! TCP (RFC 9293).
+pub mod isn;
 pub mod seq;
 pub mod wire;
