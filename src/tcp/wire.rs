@@ -602,16 +602,8 @@ impl<'a> Iterator for TcpOptions<'a> {
             // 10, 18, 26 or 34: one to four blocks.
             (kind::SACK, 10 | 18 | 26 | 34) => {
                 let mut blocks = [None; MAX_SACK_BLOCKS];
-                for (slot, chunk) in blocks.iter_mut().zip(data.chunks_exact(8)) {
-                    let edge = |i: usize| {
-                        SeqNumber(u32::from_be_bytes([
-                            chunk[i],
-                            chunk[i + 1],
-                            chunk[i + 2],
-                            chunk[i + 3],
-                        ]))
-                    };
-                    *slot = Some((edge(0), edge(4)));
+                for (j, slot) in blocks.iter_mut().take((len - 2) / 8).enumerate() {
+                    *slot = Some((SeqNumber(be32(8 * j)), SeqNumber(be32(8 * j + 4))));
                 }
                 TcpOption::SackRange(blocks)
             }
@@ -935,8 +927,8 @@ mod tests {
         0xa0, 0x02, 0xfa, 0xf0, // offset 10, SYN, window 64240
         0x91, 0x84, 0x00, 0x00, // checksum, urgent
         0x02, 0x04, 0x05, 0xb4, // MSS 1460
-        0x04, 0x02, 0x08, 0x0a, 0x0a, 0x1b, 0x2c, 0x3d, 0x00, 0x00, 0x00,
-        0x00, // SACK-perm, TS
+        0x04, 0x02, 0x08, 0x0a, // SACK-permitted, TS kind and length
+        0x0a, 0x1b, 0x2c, 0x3d, 0x00, 0x00, 0x00, 0x00, // TSval, TSecr
         0x01, 0x03, 0x03, 0x07, // NOP, WS 7
     ];
 
