@@ -13,6 +13,7 @@ pub mod eth;
 pub mod icmp;
 pub mod ip;
 pub mod stack;
+pub mod tcp;
 pub mod time;
 pub mod udp;
 
