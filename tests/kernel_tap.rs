@@ -31,7 +31,21 @@ fn kernel_pings_and_udp_echoes_through_a_tap() {
     host::run(&["ip", "-n", &ns.0, "link", "set", "dev", "lo", "up"]).unwrap();
     let tap = format!("rst{}", std::process::id());
     let server = Command::new("ip")
-        .args(["netns", "exec", &ns.0, BIN, "serve", "--driver", "tap", "--iface", &tap, "--addr", "198.51.100.2/24", "--udp-echo", "7"])
+        .args([
+            "netns",
+            "exec",
+            &ns.0,
+            BIN,
+            "serve",
+            "--driver",
+            "tap",
+            "--iface",
+            &tap,
+            "--addr",
+            "198.51.100.2/24",
+            "--udp-echo",
+            "7",
+        ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -44,11 +58,34 @@ fn kernel_pings_and_udp_echoes_through_a_tap() {
         assert!(Instant::now() < deadline, "ringstack did not create {tap}");
         std::thread::sleep(Duration::from_millis(50));
     }
-    host::run(&["ip", "-n", &ns.0, "addr", "add", "198.51.100.1/24", "dev", &tap]).unwrap();
+    host::run(&[
+        "ip",
+        "-n",
+        &ns.0,
+        "addr",
+        "add",
+        "198.51.100.1/24",
+        "dev",
+        &tap,
+    ])
+    .unwrap();
     host::enter_netns(&ns.0).unwrap();
-    let out = host::run(&["ping", "-c", "50", "-i", "0.01", "-W", "2", "198.51.100.2"]).expect("ping over the TAP");
+    let out = host::run(&["ping", "-c", "50", "-i", "0.01", "-W", "2", "198.51.100.2"])
+        .expect("ping over the TAP");
     assert_eq!(ping_summary(&out), (50, 50), "{out}");
-    let out = host::run(&["ping", "-c", "5", "-i", "0.05", "-s", "3000", "-W", "2", "198.51.100.2"]).expect("big ping over the TAP");
+    let out = host::run(&[
+        "ping",
+        "-c",
+        "5",
+        "-i",
+        "0.05",
+        "-s",
+        "3000",
+        "-W",
+        "2",
+        "198.51.100.2",
+    ])
+    .expect("big ping over the TAP");
     assert_eq!(ping_summary(&out), (5, 5), "{out}");
     let sock = std::net::UdpSocket::bind(("198.51.100.1", 0)).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
