@@ -10,11 +10,42 @@ use ringstack::dev::host;
 use std::net::UdpSocket;
 use std::time::Duration;
 
-#[test]
-fn kernel_ping_1000_echoes_none_lost() {
+/// Every scenario runs on each driver: AF_PACKET, and AF_XDP with the XDP
+/// program attached generically (skb) and in the veth driver (drv).
+macro_rules! on_every_driver {
+    ($($name:ident),* $(,)?) => {
+        $(mod $name {
+            #[test]
+            fn packet() {
+                super::$name(&["--driver", "packet"]);
+            }
+            #[test]
+            fn xdp_skb() {
+                super::$name(&["--driver", "xdp", "--xdp-attach", "skb"]);
+            }
+            #[test]
+            fn xdp_drv() {
+                super::$name(&["--driver", "xdp", "--xdp-attach", "drv"]);
+            }
+        })*
+    };
+}
+
+on_every_driver!(
+    kernel_ping_1000_echoes_none_lost,
+    kernel_ping_of_4000_bytes_is_fragmented_both_ways_and_clean_on_the_wire,
+    arping_resolves_the_stack,
+    udp_echo_from_a_kernel_socket_for_every_size_up_to_60000_bytes,
+    kernel_udp_to_a_closed_port_is_refused,
+    ringstack_pings_the_kernel_with_fragmented_echoes,
+    ringstack_ping_reports_an_unreachable_host,
+    stack_survives_hostile_frames_from_the_wire_and_still_answers,
+);
+
+fn kernel_ping_1000_echoes_none_lost(drv: &[&str]) {
     skip_unless!("ip", "ping", "ethtool");
     let net = Net::new();
-    let server = net.serve(&[]);
+    let server = net.serve(drv);
     let out = host::run(&[
         "ping", "-c", "1000", "-i", "0.002", "-W", "2", "-q", STACK_IP,
     ])
@@ -32,11 +63,10 @@ fn kernel_ping_1000_echoes_none_lost() {
     );
 }
 
-#[test]
-fn kernel_ping_of_4000_bytes_is_fragmented_both_ways_and_clean_on_the_wire() {
+fn kernel_ping_of_4000_bytes_is_fragmented_both_ways_and_clean_on_the_wire(drv: &[&str]) {
     skip_unless!("ip", "ping", "ethtool", "tcpdump", "tshark");
     let net = Net::new();
-    let server = net.serve(&[]);
+    let server = net.serve(drv);
     let cap = net.capture();
     let out = host::run(&[
         "ping", "-c", "100", "-i", "0.01", "-s", "4000", "-W", "2", "-q", STACK_IP,
@@ -54,11 +84,10 @@ fn kernel_ping_of_4000_bytes_is_fragmented_both_ways_and_clean_on_the_wire() {
     assert!(frames >= 600, "captured only {frames} frames");
 }
 
-#[test]
-fn arping_resolves_the_stack() {
+fn arping_resolves_the_stack(drv: &[&str]) {
     skip_unless!("ip", "ping", "arping", "ethtool");
     let net = Net::new();
-    let _server = net.serve(&[]);
+    let _server = net.serve(drv);
     let out = host::run(&[
         "arping",
         "-c",
@@ -73,11 +102,10 @@ fn arping_resolves_the_stack() {
     assert!(out.contains("Received 3 response(s)"), "{out}");
 }
 
-#[test]
-fn udp_echo_from_a_kernel_socket_for_every_size_up_to_60000_bytes() {
+fn udp_echo_from_a_kernel_socket_for_every_size_up_to_60000_bytes(drv: &[&str]) {
     skip_unless!("ip", "ping", "ethtool", "tcpdump", "tshark");
     let net = Net::new();
-    let server = net.serve(&[]);
+    let server = net.serve(drv);
     let cap = net.capture();
     let sock = UdpSocket::bind((KERNEL_IP, 0)).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
@@ -100,11 +128,10 @@ fn udp_echo_from_a_kernel_socket_for_every_size_up_to_60000_bytes() {
     cap.check();
 }
 
-#[test]
-fn kernel_udp_to_a_closed_port_is_refused() {
+fn kernel_udp_to_a_closed_port_is_refused(drv: &[&str]) {
     skip_unless!("ip", "ping", "ethtool");
     let net = Net::new();
-    let _server = net.serve(&[]);
+    let _server = net.serve(drv);
     let sock = UdpSocket::bind((KERNEL_IP, 0)).unwrap();
     sock.connect((STACK_IP, 9999)).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
@@ -116,12 +143,14 @@ fn kernel_udp_to_a_closed_port_is_refused() {
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
 }
 
-#[test]
-fn ringstack_pings_the_kernel_with_fragmented_echoes() {
+fn ringstack_pings_the_kernel_with_fragmented_echoes(drv: &[&str]) {
     skip_unless!("ip", "ethtool", "tcpdump", "tshark");
     let net = Net::new();
     let cap = net.capture();
-    let p = net.ringstack("ping", &["-c", "20", "-i", "0.02", "-s", "4000", KERNEL_IP]);
+    let p = net.ringstack(
+        "ping",
+        &[drv, &["-c", "20", "-i", "0.02", "-s", "4000", KERNEL_IP]].concat(),
+    );
     let (out, ok) = p.wait(Duration::from_secs(30));
     assert!(ok, "ringstack ping failed:\n{out}");
     assert_eq!(ping_summary(&out), (20, 20), "{out}");
@@ -132,24 +161,25 @@ fn ringstack_pings_the_kernel_with_fragmented_echoes() {
     cap.check();
 }
 
-#[test]
-fn ringstack_ping_reports_an_unreachable_host() {
+fn ringstack_ping_reports_an_unreachable_host(drv: &[&str]) {
     skip_unless!("ip", "ethtool");
     let net = Net::new();
     // Nobody owns .77: ARP resolution fails and ping says so.
-    let p = net.ringstack("ping", &["-c", "2", "-i", "0.2", "-W", "4", "198.18.0.77"]);
+    let p = net.ringstack(
+        "ping",
+        &[drv, &["-c", "2", "-i", "0.2", "-W", "4", "198.18.0.77"]].concat(),
+    );
     let (out, ok) = p.wait(Duration::from_secs(30));
     assert!(!ok, "ping of a silent address must fail:\n{out}");
     assert_eq!(ping_summary(&out).1, 0, "{out}");
 }
 
-#[test]
-fn stack_survives_hostile_frames_from_the_wire_and_still_answers() {
+fn stack_survives_hostile_frames_from_the_wire_and_still_answers(drv: &[&str]) {
     skip_unless!("ip", "ping", "ethtool");
     use ringstack::dev::packet::PacketDevice;
     use ringstack::dev::Device;
     let net = Net::new();
-    let server = net.serve(&[]);
+    let server = net.serve(drv);
     let stack_mac = {
         host::run(&["ping", "-c", "1", STACK_IP]).unwrap();
         let n = host::run(&["ip", "neigh", "show", STACK_IP]).unwrap();

@@ -235,7 +235,8 @@ pub fn counter(out: &str, layer: &str, name: &str) -> u64 {
     let mut in_layer = false;
     for l in out.lines() {
         if !l.starts_with(' ') {
-            in_layer = l.trim_end_matches(':') == layer;
+            // "device (xdp/drv/copy):" is the "device" layer.
+            in_layer = l.trim_end_matches(':').split(' ').next() == Some(layer);
             continue;
         }
         let mut it = l.split_whitespace();

@@ -16,7 +16,7 @@ const KERNEL_ADDR: &str = "198.18.0.1";
 #[derive(Args, Debug)]
 pub struct LabArgs {
     /// Driver for ringstack's end of the veth pair.
-    #[arg(long, value_enum, default_value_t = super::Driver::Packet)]
+    #[arg(long, value_enum, default_value_t = super::Driver::Auto)]
     driver: super::Driver,
     /// Capture the kernel side with tcpdump and check the capture with tshark.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
@@ -104,13 +104,10 @@ pub fn run(a: LabArgs) -> Result<i32> {
     let stop = super::stop_flag()?;
     let exe = std::env::current_exe().context("locating our own binary")?;
     let exe = exe.to_string_lossy().into_owned();
-    let driver = match a.driver {
-        super::Driver::Packet => "packet",
-        super::Driver::Tap => {
-            bail!("the lab runs ringstack on a veth end; --driver tap is not for the lab")
-        }
-    };
-
+    if a.driver == super::Driver::Tap {
+        bail!("the lab runs ringstack on a veth end; --driver tap is not for the lab");
+    }
+    let driver = a.driver.as_str();
     println!("ringstack lab: building namespaces");
     let pair = VethPair::create("rsl", &format!("{KERNEL_ADDR}/24"))
         .context("creating the namespace pair")?;

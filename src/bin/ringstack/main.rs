@@ -41,10 +41,39 @@ enum Cmd {
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Driver {
+    /// AF_XDP if it can start here, else AF_PACKET (the fallback is logged).
+    Auto,
+    /// AF_XDP: ringstack's own rings and XDP redirect program.
+    Xdp,
     /// AF_PACKET with a TPACKET_V3 receive ring.
     Packet,
     /// A TAP device (created if it does not exist).
     Tap,
+}
+
+impl Driver {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Driver::Auto => "auto",
+            Driver::Xdp => "xdp",
+            Driver::Packet => "packet",
+            Driver::Tap => "tap",
+        }
+    }
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum XdpAttachArg {
+    Auto,
+    Skb,
+    Drv,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum XdpCopyArg {
+    Auto,
+    Copy,
+    Zc,
 }
 
 /// Options every command that brings up the stack shares.
@@ -60,8 +89,26 @@ pub struct NetArgs {
     #[arg(long)]
     gateway: Option<Ipv4Addr>,
     /// Device driver.
-    #[arg(long, value_enum, default_value_t = Driver::Packet)]
+    #[arg(long, value_enum, default_value_t = Driver::Auto)]
     driver: Driver,
+    /// AF_XDP: attach the XDP program in the driver (drv), generically (skb), or drv-else-skb.
+    #[arg(long, value_enum, default_value_t = XdpAttachArg::Auto)]
+    xdp_attach: XdpAttachArg,
+    /// AF_XDP: zero-copy (zc), copy, or zero-copy-else-copy.
+    #[arg(long, value_enum, default_value_t = XdpCopyArg::Auto)]
+    xdp_copy: XdpCopyArg,
+    /// AF_XDP: queues to bind, one socket each (must cover every RX queue).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    xdp_queues: u16,
+    /// AF_XDP: UMEM frame size.
+    #[arg(long, default_value = "4096", value_parser = ["2048", "4096"])]
+    xdp_frame_size: String,
+    /// AF_XDP: UMEM frames per queue.
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(64..=1 << 20))]
+    xdp_frames: u32,
+    /// AF_XDP: start even if the interface has RX queues no socket is bound to.
+    #[arg(long)]
+    xdp_allow_unbound_queues: bool,
     /// Our MAC address (default: the interface's; a random local one on TAP).
     #[arg(long, value_parser = parse_mac)]
     mac: Option<MacAddr>,
@@ -194,14 +241,19 @@ fn random_seed() -> [u8; 32] {
 /// Open the device and build a stack on it.
 pub fn bring_up(net: &NetArgs) -> Result<(Box<dyn Device>, Stack)> {
     let mut dev: Box<dyn Device> = match net.driver {
-        Driver::Packet => Box::new(
-            dev::packet::PacketDevice::open(&net.iface, Default::default())
-                .with_context(|| format!("opening AF_PACKET on {}", net.iface))?,
-        ),
+        Driver::Packet => Box::new(open_packet(&net.iface)?),
         Driver::Tap => Box::new(
             dev::tap::TapDevice::open(&net.iface)
                 .with_context(|| format!("opening TAP {}", net.iface))?,
         ),
+        Driver::Xdp => Box::new(open_xdp(net)?),
+        Driver::Auto => match open_xdp(net) {
+            Ok(d) => Box::new(d),
+            Err(e) => {
+                tracing::warn!("AF_XDP unavailable, falling back to AF_PACKET: {e:#}");
+                Box::new(open_packet(&net.iface)?)
+            }
+        },
     };
     if let Some(path) = &net.pcap {
         dev = Box::new(
@@ -234,6 +286,38 @@ pub fn bring_up(net: &NetArgs) -> Result<(Box<dyn Device>, Stack)> {
     let stack = Stack::new(config).map_err(|e| anyhow::anyhow!("{e}"))?;
     tracing::info!(iface = %net.iface, driver = %caps.kind, %mac, addr = %net.addr, mtu, "stack up");
     Ok((dev, stack))
+}
+
+fn open_packet(iface: &str) -> Result<dev::packet::PacketDevice> {
+    dev::packet::PacketDevice::open(iface, Default::default())
+        .with_context(|| format!("opening AF_PACKET on {iface}"))
+}
+
+fn open_xdp(net: &NetArgs) -> Result<dev::xdp::XdpDevice> {
+    use dev::xdp::{XdpAttach, XdpConfig, XdpCopyMode};
+    let cfg = XdpConfig {
+        queues: net.xdp_queues as usize,
+        frame_size: if net.xdp_frame_size == "2048" {
+            2048
+        } else {
+            4096
+        },
+        frame_count: net.xdp_frames,
+        attach: match net.xdp_attach {
+            XdpAttachArg::Auto => XdpAttach::Auto,
+            XdpAttachArg::Skb => XdpAttach::Skb,
+            XdpAttachArg::Drv => XdpAttach::Driver,
+        },
+        zero_copy: match net.xdp_copy {
+            XdpCopyArg::Auto => XdpCopyMode::Auto,
+            XdpCopyArg::Copy => XdpCopyMode::Copy,
+            XdpCopyArg::Zc => XdpCopyMode::ZeroCopy,
+        },
+        busy_poll: net.busy_poll,
+        allow_unbound_queues: net.xdp_allow_unbound_queues,
+    };
+    dev::xdp::XdpDevice::open(&net.iface, cfg)
+        .with_context(|| format!("opening AF_XDP on {}", net.iface))
 }
 
 /// One turn of the run loop's idle handling: spin, or sleep in the device
