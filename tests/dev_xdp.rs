@@ -17,7 +17,7 @@ use ringstack::dev::{monotonic_now, Device, Transmit};
 use ringstack::Duration;
 
 const CHILD_ENV: &str = "RINGSTACK_XDP_CHILD";
-const SOAK_FRAMES: u32 = 10_000;
+const SOAK_FRAMES: u32 = 1_000_000;
 const SOAK_ETHERTYPE: [u8; 2] = [0x88, 0xb5];
 const SOAK_MAGIC: &[u8] = b"RSXDPSOAK";
 
@@ -461,7 +461,7 @@ fn stat(dev: &XdpDevice, name: &str) -> u64 {
 const SENDER: &str = r#"
 import socket, struct, sys, time
 ifname, n, dst = sys.argv[1], int(sys.argv[2]), bytes.fromhex(sys.argv[3])
-pace = int(sys.argv[4]) if len(sys.argv) > 4 else 64
+pace = int(sys.argv[4]) if len(sys.argv) > 4 else 128
 def rd(p):
     with open(f"/sys/class/net/{ifname}/statistics/{p}") as f:
         return int(f.read())
