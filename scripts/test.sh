@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: formatting, lints, unit tests, and the
 # integration tests that run ringstack against the Linux kernel in network
-# namespaces (those need root; without it they print why they skip).
+# namespaces (those need root; without it they print why they skip), and a
+# short run of every fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +12,13 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
 echo "== cargo test"
-cargo test --lib --bins --tests --examples --locked -- --test-threads="${RINGSTACK_TEST_THREADS:-4}"
+cargo test --lib --bins --tests --examples --locked -- --test-threads="${RINGSTACK_TEST_THREADS:-4}" 2>&1 | tee -a "$results"
 echo "== benches, once each (criterion's test mode)"
-cargo test --locked --bench "*"
+cargo test --locked --bench "*" 2>&1 | tee -a "$results"
+echo "== fuzz smoke: every target for ${FUZZ_SECONDS:-20}s"
+fuzz/smoke.sh
+# One closing line for the whole run: every "test result" of cargo test, summed.
+awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, i }' "$results"
