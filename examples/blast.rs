@@ -18,7 +18,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if !(60..=1514).contains(&size) {
         return Err("SIZE must be 60..=1514".into());
     }
-    let cfg = dev::packet::PacketConfig { tx_frames: 1024, ..Default::default() };
+    let cfg = dev::packet::PacketConfig {
+        tx_frames: 1024,
+        ..Default::default()
+    };
     let mut d = dev::packet::PacketDevice::open(&a[0], cfg)?;
     let src = d.caps().mac.unwrap_or([2, 0, 0, 0, 0, 9]);
     let start = Instant::now();
@@ -42,7 +45,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "sent {sent} frames of {size} bytes in {secs:.3} s: {:.3} Mpps (tx_enobufs {})",
         sent as f64 / secs / 1e6,
-        st.extra.iter().find(|(k, _)| *k == "tx_enobufs").map_or(0, |e| e.1)
+        st.extra
+            .iter()
+            .find(|(k, _)| *k == "tx_enobufs")
+            .map_or(0, |e| e.1)
     );
     Ok(())
 }

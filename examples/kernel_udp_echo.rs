@@ -7,7 +7,9 @@ use std::net::UdpSocket;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let a: Vec<String> = std::env::args().skip(1).collect();
-    let addr = a.first().ok_or("usage: kernel_udp_echo BIND_IP:PORT [--busy]")?;
+    let addr = a
+        .first()
+        .ok_or("usage: kernel_udp_echo BIND_IP:PORT [--busy]")?;
     let sock = UdpSocket::bind(addr)?;
     let busy = a.iter().any(|x| x == "--busy");
     sock.set_nonblocking(busy)?;

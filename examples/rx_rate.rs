@@ -17,9 +17,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut d: Box<dyn Device> = match a[0].as_str() {
         "packet" => Box::new(dev::packet::PacketDevice::open(&a[1], Default::default())?),
         m @ ("xdp-skb" | "xdp-drv") => {
-            let attach = if m == "xdp-skb" { dev::xdp::XdpAttach::Skb } else { dev::xdp::XdpAttach::Driver };
+            let attach = if m == "xdp-skb" {
+                dev::xdp::XdpAttach::Skb
+            } else {
+                dev::xdp::XdpAttach::Driver
+            };
             let busy = std::env::var("RX_BUSY").map_or(true, |v| v != "0");
-            let cfg = dev::xdp::XdpConfig { attach, busy_poll: busy, ..Default::default() };
+            let cfg = dev::xdp::XdpConfig {
+                attach,
+                busy_poll: busy,
+                ..Default::default()
+            };
             Box::new(dev::xdp::XdpDevice::open(&a[1], cfg)?)
         }
         _ => return Err("driver must be xdp-skb, xdp-drv or packet".into()),
@@ -44,11 +52,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         match first {
             Some(f) if now.duration_since(f).as_secs_f64() >= secs => break,
             Some(_) if now.duration_since(last) > Duration::from_secs(1) => break,
-            None if now.duration_since(last) > Duration::from_secs(30) => return Err("no frames in 30 s".into()),
+            None if now.duration_since(last) > Duration::from_secs(30) => {
+                return Err("no frames in 30 s".into())
+            }
             _ => {}
         }
     }
-    let el = last.duration_since(first.unwrap_or(last)).as_secs_f64().max(1e-9);
+    let el = last
+        .duration_since(first.unwrap_or(last))
+        .as_secs_f64()
+        .max(1e-9);
     let st = d.stats();
     println!(
         "{} received {frames} frames in {el:.3} s: {:.3} Mpps (device rx_dropped {})",

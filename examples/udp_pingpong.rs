@@ -37,7 +37,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let total = start.elapsed().as_secs_f64();
     rtts.sort();
-    let p = |q: f64| rtts.get(((rtts.len() as f64 - 1.0) * q) as usize).map_or(0.0, |d| d.as_secs_f64() * 1e6);
+    let p = |q: f64| {
+        rtts.get(((rtts.len() as f64 - 1.0) * q) as usize)
+            .map_or(0.0, |d| d.as_secs_f64() * 1e6)
+    };
     println!(
         "{} round trips of {size} bytes: {:.0} trans/s, rtt p50 {:.1} us p99 {:.1} us p99.9 {:.1} us, {lost} lost",
         rtts.len(),
