@@ -99,6 +99,20 @@ pub enum Resolution {
     Failed,
 }
 
+/// What [`NeighborCache::learn`] did with a sender's address.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Learned {
+    Nothing,
+    /// The address resolved: these packets were waiting for it.
+    Released(VecDeque<Vec<u8>>),
+    /// The sender claims a MAC other than the one held. The entry keeps
+    /// `held`; with `probe`, send a unicast request to `held` now.
+    Conflict {
+        held: MacAddr,
+        probe: bool,
+    },
+}
+
 /// Work the cache's timers ask for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TimerAction {
@@ -114,6 +128,8 @@ pub enum TimerAction {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CacheStats {
     pub resolved: u64,
+    /// Claims of a different MAC for a resolved address, not applied.
+    pub conflicts: u64,
     pub failed: u64,
     pub evicted: u64,
     pub expired: u64,
@@ -253,17 +269,37 @@ impl NeighborCache {
 
     /// An ARP packet from `ip` said its MAC is `mac`. With `create`, a new
     /// entry is made (RFC 826: "if we are the target"); otherwise only an
-    /// existing entry is updated (RFC 826's merge flag). Returns packets that
-    /// were waiting for this address, now ready to send to `mac`.
-    pub fn learn(
-        &mut self,
-        now: Instant,
-        ip: Ipv4Addr,
-        mac: MacAddr,
-        create: bool,
-    ) -> Option<VecDeque<Vec<u8>>> {
+    /// existing entry is updated (RFC 826's merge flag).
+    ///
+    /// A resolved entry's MAC is never overwritten by a claim for a
+    /// different MAC: one forged frame would otherwise redirect our traffic.
+    /// The claim instead starts a unicast probe of the MAC we hold; if that
+    /// neighbour stops answering, the entry is deleted and the next packet
+    /// resolves the address afresh by broadcast.
+    pub fn learn(&mut self, now: Instant, ip: Ipv4Addr, mac: MacAddr, create: bool) -> Learned {
         let gc = self.config.gc_time;
+        let interval = self.config.request_interval;
         if let Some(e) = self.entries.get_mut(&ip) {
+            match &mut e.state {
+                State::Reachable { mac: held } | State::Stale { mac: held, .. } if *held != mac => {
+                    let held = *held;
+                    self.stats.conflicts += 1;
+                    let probing = matches!(e.state, State::Stale { next: Some(_), .. });
+                    if !probing {
+                        e.state = State::Stale {
+                            mac: held,
+                            probes: 1,
+                            next: Some(now + interval),
+                        };
+                        self.timers.push(Reverse((now + interval, ip)));
+                    }
+                    return Learned::Conflict {
+                        held,
+                        probe: !probing,
+                    };
+                }
+                _ => {}
+            }
             e.confirmed = now;
             let old = core::mem::replace(&mut e.state, State::Reachable { mac });
             self.timers.push(Reverse((now + gc, ip)));
@@ -271,9 +307,9 @@ impl NeighborCache {
                 State::Incomplete { queue, .. } => {
                     self.stats.resolved += 1;
                     self.pending -= queue.len();
-                    Some(queue)
+                    Learned::Released(queue)
                 }
-                _ => None,
+                _ => Learned::Nothing,
             };
         }
         if create {
@@ -287,7 +323,7 @@ impl NeighborCache {
             );
             self.timers.push(Reverse((now + gc, ip)));
         }
-        None
+        Learned::Nothing
     }
 
     /// Run due timers; actions for the caller go to `out`.
@@ -450,8 +486,11 @@ mod tests {
         );
         assert!(c.queue(IP, vec![2]));
         assert_eq!(c.pending_packets(), 2);
-        let released = c.learn(t(20), IP, MAC, false).expect("queued packets");
-        assert_eq!(released, VecDeque::from(vec![vec![1], vec![2]]));
+        let released = c.learn(t(20), IP, MAC, false);
+        assert_eq!(
+            released,
+            Learned::Released(VecDeque::from(vec![vec![1], vec![2]]))
+        );
         assert_eq!(c.pending_packets(), 0);
         assert_eq!(c.resolve(t(30), IP), Resolution::Mac(MAC));
     }
@@ -550,7 +589,7 @@ mod tests {
     fn learn_without_create_does_not_add_entries() {
         // RFC 826: only "if we are the target" is a new pair added.
         let mut c = NeighborCache::new(ArpConfig::default());
-        assert!(c.learn(t(0), IP, MAC, false).is_none());
+        assert_eq!(c.learn(t(0), IP, MAC, false), Learned::Nothing);
         assert!(c.is_empty());
     }
 
@@ -576,6 +615,59 @@ mod tests {
         }
         assert!(c.stats().evicted > 0);
         assert!(c.stats().pending_dropped > 0);
+    }
+
+    #[test]
+    fn a_claim_for_another_mac_is_verified_not_applied() {
+        const SPOOF: MacAddr = MacAddr([2, 6, 6, 6, 6, 6]);
+        let mut c = NeighborCache::new(ArpConfig::default());
+        c.learn(t(0), IP, MAC, true);
+        assert_eq!(
+            c.learn(t(10), IP, SPOOF, false),
+            Learned::Conflict {
+                held: MAC,
+                probe: true
+            }
+        );
+        assert_eq!(
+            c.peek(IP),
+            Some(MAC),
+            "one forged reply must not redirect traffic"
+        );
+        // A flood of claims starts one probe, not one each.
+        assert_eq!(
+            c.learn(t(11), IP, SPOOF, false),
+            Learned::Conflict {
+                held: MAC,
+                probe: false
+            }
+        );
+        // The real neighbour answers the probe: it stays.
+        assert_eq!(c.learn(t(20), IP, MAC, false), Learned::Nothing);
+        assert_eq!(c.resolve(t(30), IP), Resolution::Mac(MAC));
+        assert_eq!(c.stats().conflicts, 2);
+    }
+
+    #[test]
+    fn a_neighbour_that_moved_is_found_again_after_its_old_mac_goes_silent() {
+        const NEW: MacAddr = MacAddr([2, 0, 0, 0, 0, 9]);
+        let mut c = NeighborCache::new(ArpConfig::default());
+        c.learn(t(0), IP, MAC, true);
+        c.learn(t(10), IP, NEW, false);
+        let mut out = Vec::new();
+        for ms in [1010, 2010, 3010] {
+            c.poll(t(ms), &mut out);
+        }
+        assert_eq!(c.peek(IP), None, "the old MAC never answered its probes");
+        assert_eq!(
+            c.resolve(t(3011), IP),
+            Resolution::Pending { send_request: true }
+        );
+        assert!(matches!(
+            c.learn(t(3012), IP, NEW, false),
+            Learned::Released(_)
+        ));
+        assert_eq!(c.peek(IP), Some(NEW));
     }
 
     #[test]

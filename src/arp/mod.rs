@@ -2,4 +2,4 @@
 pub mod cache;
 pub mod wire;
 
-pub use cache::{ArpConfig, NeighborCache, Resolution};
+pub use cache::{ArpConfig, Learned, NeighborCache, Resolution};

@@ -3,6 +3,7 @@
 use super::output::{bogus_source, IpTx};
 use super::Stack;
 use crate::arp::wire as arpw;
+use crate::arp::Learned;
 use crate::dev::Transmit;
 use crate::eth::{self, EtherType, MacAddr};
 use crate::icmp::wire as icmpw;
@@ -89,15 +90,24 @@ impl Stack {
             && self.iface.on_link(repr.source_ip)
             && !self.iface.is_broadcast(repr.source_ip);
         if sender_ok {
-            if let Some(queue) = self
+            match self
                 .eg
                 .arp
                 .learn(now, repr.source_ip, repr.source_mac, for_us)
             {
-                let mut out = self.out();
-                for pkt in queue {
-                    out.transmit_ip_bytes(tx, repr.source_mac, &pkt);
+                Learned::Released(queue) => {
+                    let mut out = self.out();
+                    for pkt in queue {
+                        out.transmit_ip_bytes(tx, repr.source_mac, &pkt);
+                    }
                 }
+                Learned::Conflict { held, probe } => {
+                    tracing::debug!(ip = %repr.source_ip, claimed = %repr.source_mac, %held, "ARP claim for another MAC; verifying");
+                    if probe {
+                        self.out().send_arp_request(tx, repr.source_ip, Some(held));
+                    }
+                }
+                Learned::Nothing => {}
             }
         }
         if !for_us {

@@ -347,6 +347,12 @@ impl Stack {
         s.arp.pending_dropped = a.pending_dropped;
         s.arp.evicted = a.evicted;
         s.arp.expired = a.expired;
+        s.arp.mac_conflicts = a.conflicts;
+        // Gauges: what is held right now.
+        s.arp.neighbors = self.eg.arp.len() as u64;
+        s.arp.pending_packets = self.eg.arp.pending_packets() as u64;
+        s.ip.reasm_datagrams = self.frag.datagrams_in_progress() as u64;
+        s.ip.reasm_bytes = self.frag.bytes_held() as u64;
         s
     }
 

@@ -31,7 +31,8 @@ counters!(
     ArpStats {
         rx_requests, rx_replies, tx_requests, tx_replies, tx_gratuitous, tx_probes,
         drop_truncated, drop_unsupported, drop_bad_sender, drop_not_for_us,
-        address_conflicts, resolved, resolution_failed, pending_dropped, evicted, expired,
+        address_conflicts, mac_conflicts, resolved, resolution_failed, pending_dropped, evicted, expired,
+        neighbors, pending_packets,
     }
 );
 
@@ -43,6 +44,7 @@ counters!(
         drop_bad_src, drop_not_for_us, drop_unknown_protocol, drop_no_route, drop_df_too_big,
         frag_duplicates, frag_timeouts, frag_drop_overlap, frag_drop_too_big, frag_drop_bad_length,
         frag_drop_too_many_fragments, frag_drop_too_many_datagrams, frag_drop_too_many_bytes,
+        reasm_datagrams, reasm_bytes,
     }
 );
 

@@ -997,3 +997,31 @@ fn random_frames_never_panic_and_memory_stays_bounded() {
     }
     assert!(s.stats().total_drops() > 0);
 }
+
+#[test]
+fn spoofed_arp_reply_does_not_redirect_replies_and_triggers_a_probe() {
+    let (mut s, mut d) = (stack(), QueueDev::default());
+    learn_peer(&mut s, &mut d);
+    const ATTACKER: MacAddr = MacAddr([2, 6, 6, 6, 6, 6]);
+    let r = arpw::Repr {
+        operation: arpw::Operation::Reply,
+        source_mac: ATTACKER,
+        source_ip: PEER_IP,
+        target_mac: OUR_MAC,
+        target_ip: OUR_IP,
+    };
+    let mut b = vec![0u8; r.buffer_len()];
+    r.emit(&mut arpw::Packet::new_unchecked(&mut b[..]));
+    let mut f = frame(OUR_MAC, EtherType::Arp, None, &b);
+    f[6..12].copy_from_slice(&ATTACKER.0);
+    let out = run(&mut s, &mut d, t(1), vec![f]);
+    // One unicast probe to the MAC we hold, asking the real owner.
+    assert_eq!(out.len(), 1);
+    let e = eth::Frame::new_checked(&out[0][..]).unwrap();
+    assert_eq!((e.dst_addr(), e.ethertype()), (PEER_MAC, EtherType::Arp));
+    assert_eq!(s.neighbor(PEER_IP), Some(PEER_MAC));
+    assert_eq!(s.stats().arp.mac_conflicts, 1);
+    // Echo replies still go to the real peer.
+    let out = ip_only(run(&mut s, &mut d, t(2), vec![echo_request_frame(OUR_IP, OUR_MAC, b"hi")]));
+    assert_eq!(eth::Frame::new_checked(&out[0][..]).unwrap().dst_addr(), PEER_MAC);
+}
