@@ -520,7 +520,7 @@ mod tests {
             let len = (rng.next() % 64) as usize;
             let mut buf: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
             // Mostly-valid headers reach deeper code than pure noise.
-            if len >= 8 && rng.next() % 2 == 0 {
+            if len >= 8 && rng.next().is_multiple_of(2) {
                 buf[..8].copy_from_slice(&REQUEST[..8]);
                 buf[7] = (rng.next() % 3) as u8;
             }

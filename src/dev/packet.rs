@@ -91,7 +91,7 @@ impl PacketConfig {
             ))
         };
         let page = sys::page_size();
-        if self.block_size == 0 || self.block_size % page != 0 {
+        if self.block_size == 0 || !self.block_size.is_multiple_of(page) {
             return bad(format!(
                 "block_size {} must be a positive multiple of the page size {page}",
                 self.block_size
@@ -106,13 +106,13 @@ impl PacketConfig {
         if self
             .block_size
             .checked_mul(self.block_count)
-            .map_or(true, |total| total > isize::MAX as usize)
+            .is_none_or(|total| total > isize::MAX as usize)
         {
             return bad("block_size * block_count overflows".to_string());
         }
         let min_frame = libc::TPACKET3_HDRLEN + 14;
         if self.frame_size < min_frame
-            || self.frame_size % libc::TPACKET_ALIGNMENT != 0
+            || !self.frame_size.is_multiple_of(libc::TPACKET_ALIGNMENT)
             || self.frame_size > self.block_size
         {
             return bad(format!(
@@ -385,7 +385,7 @@ impl RxRing {
     }
 
     fn read_u32(&self, offset: usize) -> u32 {
-        debug_assert!(offset + 4 <= self.block_size && offset % 4 == 0);
+        debug_assert!(offset + 4 <= self.block_size && offset.is_multiple_of(4));
         // SAFETY: callers check `offset + 4 <= block_size` and 4-alignment
         // (block starts are page aligned); the block belongs to us (its
         // status was seen as TP_STATUS_USER with Acquire), so the kernel does
@@ -394,7 +394,7 @@ impl RxRing {
     }
 
     fn read_u16(&self, offset: usize) -> u16 {
-        debug_assert!(offset + 2 <= self.block_size && offset % 2 == 0);
+        debug_assert!(offset + 2 <= self.block_size && offset.is_multiple_of(2));
         // SAFETY: as in `read_u32`, for 2 bytes.
         unsafe { (self.block_ptr().add(offset) as *const u16).read() }
     }
@@ -441,7 +441,7 @@ impl RxRing {
             // TPACKET_V3 packs packets at 8-byte alignment (the kernel's
             // V3_ALIGNMENT), not TPACKET_ALIGNMENT's 16 that V1/V2 frames use:
             // demanding 16 discarded every block holding odd-sized frames.
-            if off % V3_ALIGNMENT != 0
+            if !off.is_multiple_of(V3_ALIGNMENT)
                 || off < size_of::<libc::tpacket_block_desc>()
                 || off + PKT_SLL + 20 > self.block_size
             {
@@ -458,7 +458,7 @@ impl RxRing {
             if mac < PKT_SLL
                 || start
                     .checked_add(snaplen)
-                    .map_or(true, |end| end > self.block_size)
+                    .is_none_or(|end| end > self.block_size)
             {
                 self.bad_ring += 1;
                 self.release_block();

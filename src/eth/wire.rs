@@ -555,7 +555,7 @@ mod tests {
             let len = (rng.next() % 40) as usize;
             let mut buf: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
             // Make tags common enough to matter.
-            if len >= 14 && rng.next() % 2 == 0 {
+            if len >= 14 && rng.next().is_multiple_of(2) {
                 buf[12..14].copy_from_slice(&[0x81, 0x00]);
             }
             exercise(&buf);

@@ -367,7 +367,7 @@ impl Reassembler {
         // Every fragment but the last carries a whole number of 8-octet
         // blocks (RFC 791: offsets count 8-octet units), and an empty one
         // would be a piece that adds nothing but bookkeeping.
-        if more && (data.is_empty() || data.len() % 8 != 0) {
+        if more && (data.is_empty() || !data.len().is_multiple_of(8)) {
             return Err(FragDrop::BadLength);
         }
         let k = key_ord(&key);
@@ -1476,7 +1476,7 @@ mod tests {
                 let total = 1 + (usize::from(ident) * 7_919) % 20_000;
                 // Mostly one cut per ident; a third use 512-byte pieces,
                 // more than max_fragments of them.
-                let small = (ident % 3 == 0) != (rng.below(16) == 0);
+                let small = ident.is_multiple_of(3) != (rng.below(16) == 0);
                 let size = if small { 512 } else { 1480 };
                 let frags = cut(total, size);
                 frags[rng.below(frags.len() as u64) as usize]

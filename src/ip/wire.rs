@@ -285,7 +285,10 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
 
     /// `len` in bytes: a multiple of 4, at most 60.
     pub fn set_header_len(&mut self, len: usize) {
-        debug_assert!(len % 4 == 0 && len <= 60, "IPv4 header length {len}");
+        debug_assert!(
+            len.is_multiple_of(4) && len <= 60,
+            "IPv4 header length {len}"
+        );
         let b = &mut self.buffer.as_mut()[field::VER_IHL];
         *b = (*b & 0xf0) | ((len / 4) as u8 & 0x0f);
     }
@@ -307,7 +310,10 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// `offset_bytes` must be a multiple of 8: only fragment boundaries are
     /// representable.
     pub fn set_flags_and_offset(&mut self, dont_frag: bool, more_frags: bool, offset_bytes: u16) {
-        debug_assert!(offset_bytes % 8 == 0, "fragment offset {offset_bytes}");
+        debug_assert!(
+            offset_bytes.is_multiple_of(8),
+            "fragment offset {offset_bytes}"
+        );
         let mut v = offset_bytes / 8;
         if dont_frag {
             v |= FLAG_DF;
@@ -768,11 +774,11 @@ mod tests {
             let mut buf: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
             // Steer most inputs past the version check, with plausible
             // lengths and often a valid checksum, so deeper paths run.
-            if len >= HEADER_LEN && rng.next() % 4 != 0 {
+            if len >= HEADER_LEN && !rng.next().is_multiple_of(4) {
                 buf[0] = 0x40 | (rng.next() % 16) as u8;
                 let total = (rng.next() % (len as u64 + 8)) as u16;
                 buf[2..4].copy_from_slice(&total.to_be_bytes());
-                if rng.next() % 2 == 0 {
+                if rng.next().is_multiple_of(2) {
                     let mut p = Packet::new_unchecked(&mut buf[..]);
                     if p.header_len() <= len {
                         p.fill_checksum();

@@ -1022,6 +1022,14 @@ fn spoofed_arp_reply_does_not_redirect_replies_and_triggers_a_probe() {
     assert_eq!(s.neighbor(PEER_IP), Some(PEER_MAC));
     assert_eq!(s.stats().arp.mac_conflicts, 1);
     // Echo replies still go to the real peer.
-    let out = ip_only(run(&mut s, &mut d, t(2), vec![echo_request_frame(OUR_IP, OUR_MAC, b"hi")]));
-    assert_eq!(eth::Frame::new_checked(&out[0][..]).unwrap().dst_addr(), PEER_MAC);
+    let out = ip_only(run(
+        &mut s,
+        &mut d,
+        t(2),
+        vec![echo_request_frame(OUR_IP, OUR_MAC, b"hi")],
+    ));
+    assert_eq!(
+        eth::Frame::new_checked(&out[0][..]).unwrap().dst_addr(),
+        PEER_MAC
+    );
 }

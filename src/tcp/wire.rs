@@ -354,7 +354,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// `len` in bytes: a multiple of 4 from 20 to 60. Keeps the flags.
     pub fn set_header_len(&mut self, len: usize) {
         debug_assert!(
-            len % 4 == 0 && (HEADER_LEN..=MAX_HEADER_LEN).contains(&len),
+            len.is_multiple_of(4) && (HEADER_LEN..=MAX_HEADER_LEN).contains(&len),
             "TCP header length {len}"
         );
         let b = &mut self.buffer.as_mut()[field::FLAGS.start];
@@ -1244,7 +1244,7 @@ mod tests {
                     offered,
                 );
                 assert_eq!(r.header_len(), hl, "bits {bits} offered {offered}");
-                assert!(hl % 4 == 0 && hl <= MAX_HEADER_LEN);
+                assert!(hl.is_multiple_of(4) && hl <= MAX_HEADER_LEN);
                 let mut out = vec![0u8; r.buffer_len()];
                 r.emit(&mut Packet::new_unchecked(&mut out[..]), LOCAL, PEER);
                 let p = Packet::new_checked(&out[..]).unwrap();
@@ -1736,7 +1736,7 @@ mod tests {
         }
         assert!(walked <= p.options().len());
         if let Ok(r) = Repr::parse(&p, LOCAL, PEER) {
-            assert!(r.window_scale.map_or(true, |s| s <= MAX_WINDOW_SCALE));
+            assert!(r.window_scale.is_none_or(|s| s <= MAX_WINDOW_SCALE));
             assert_eq!(r.payload, p.payload());
             let mut out = vec![0; r.buffer_len()];
             r.emit(&mut Packet::new_unchecked(&mut out[..]), LOCAL, PEER);
@@ -1760,18 +1760,18 @@ mod tests {
             // Steer most inputs into deeper paths: a plausible Data Offset,
             // non-zero ports, options drawn from real kinds, and usually a
             // valid checksum.
-            if len >= HEADER_LEN && rng.next() % 4 != 0 {
+            if len >= HEADER_LEN && !rng.next().is_multiple_of(4) {
                 let words = 5 + rng.next() % 11;
                 buf[12] = (buf[12] & 0x0f) | ((words as u8) << 4);
                 buf[1] |= 1;
                 buf[3] |= 1;
                 let hl = (words as usize * 4).min(len);
                 for b in buf[HEADER_LEN..hl].iter_mut() {
-                    if rng.next() % 3 == 0 {
+                    if rng.next().is_multiple_of(3) {
                         *b = [0, 1, 2, 3, 4, 5, 8, 10, 18, 34][(rng.next() % 10) as usize];
                     }
                 }
-                if rng.next() % 4 != 0 {
+                if !rng.next().is_multiple_of(4) {
                     Packet::new_unchecked(&mut buf[..]).fill_checksum(LOCAL, PEER);
                 }
             }

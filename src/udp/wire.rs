@@ -510,10 +510,10 @@ mod tests {
             let len = (rng.next() % 48) as usize;
             let mut buf: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
             // Plausible lengths and, often, a valid checksum.
-            if len >= HEADER_LEN && rng.next() % 4 != 0 {
+            if len >= HEADER_LEN && !rng.next().is_multiple_of(4) {
                 let l = (rng.next() % (len as u64 + 4)) as u16;
                 buf[4..6].copy_from_slice(&l.to_be_bytes());
-                if rng.next() % 2 == 0 {
+                if rng.next().is_multiple_of(2) {
                     Packet::new_unchecked(&mut buf[..]).fill_checksum(LOCAL, PEER);
                 }
             }

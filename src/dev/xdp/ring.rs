@@ -235,7 +235,7 @@ impl<T: Copy> MappedRing<T> {
                 )));
             }
         }
-        if off.desc as usize % std::mem::align_of::<T>() != 0 {
+        if !(off.desc as usize).is_multiple_of(std::mem::align_of::<T>()) {
             return Err(io::Error::other(format!(
                 "{what} ring descriptors misaligned at {}",
                 off.desc

@@ -166,7 +166,9 @@ impl FramePool {
     /// A completion arrived for `addr`: the frame must have been sent.
     pub(crate) fn tx_completed(&mut self, addr: u64) -> bool {
         match self.index_of(addr) {
-            Some(i) if addr % self.frame_size == 0 => self.set(i, FrameState::Tx, FrameState::Free),
+            Some(i) if addr.is_multiple_of(self.frame_size) => {
+                self.set(i, FrameState::Tx, FrameState::Free)
+            }
             _ => {
                 self.violations += 1;
                 false
