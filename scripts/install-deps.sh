@@ -14,14 +14,19 @@ have ethtool  || need+=(ethtool)
 have tcpdump  || need+=(tcpdump)
 have tshark   || need+=(tshark)
 
-if [ ${#need[@]} -eq 0 ]; then
-    exit 0
+if [ ${#need[@]} -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "install-deps: missing ${need[*]}; run as root to install them" >&2
+    else
+        echo "install-deps: installing ${need[*]}" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    fi
 fi
-if [ "$(id -u)" -ne 0 ]; then
-    echo "install-deps: missing ${need[*]}; run as root to install them" >&2
-    exit 0
+
+# scapy (PyPI) crafts the hostile traffic of tests/attack.rs.
+if ! python3 -c 'import scapy' 2>/dev/null; then
+    echo "install-deps: installing scapy from PyPI" >&2
+    python3 -m pip install -q --disable-pip-version-check scapy >&2 || echo "install-deps: scapy not installed; the attack tests will skip" >&2
 fi
-echo "install-deps: installing ${need[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

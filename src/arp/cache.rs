@@ -248,7 +248,7 @@ impl NeighborCache {
     /// Queue a packet for an address that [`resolve`](Self::resolve) said is
     /// pending. Returns false (and counts a drop) when the queue is full.
     pub fn queue(&mut self, ip: Ipv4Addr, packet: Vec<u8>) -> bool {
-        if self.pending >= self.config.pending_total {
+        if self.pending >= self.config.pending_total && !self.shed_oldest_pending(ip) {
             self.stats.pending_dropped += 1;
             return false;
         }
@@ -424,9 +424,36 @@ impl NeighborCache {
         self.timers.peek().map(|Reverse((t, _))| *t)
     }
 
-    /// Make room for one more entry: drop a failed entry, else the least
-    /// recently confirmed resolved one. Entries with queued packets are kept
-    /// unless nothing else can go.
+    /// The total of waiting packets is reached: drop the first packet of the
+    /// longest-unresolved other address, so a flood of packets to hosts that
+    /// never answer cannot starve a new resolution. Scans the cache, but only
+    /// when the queues are full.
+    fn shed_oldest_pending(&mut self, except: Ipv4Addr) -> bool {
+        let victim = self
+            .entries
+            .iter()
+            .filter(|(ip, e)| {
+                **ip != except
+                    && matches!(&e.state, State::Incomplete { queue, .. } if !queue.is_empty())
+            })
+            .min_by_key(|(_, e)| e.confirmed)
+            .map(|(ip, _)| *ip);
+        let Some(Entry {
+            state: State::Incomplete { queue, .. },
+            ..
+        }) = victim.and_then(|ip| self.entries.get_mut(&ip))
+        else {
+            return false;
+        };
+        queue.pop_front();
+        self.pending -= 1;
+        self.stats.pending_dropped += 1;
+        true
+    }
+
+    /// Make room for one more entry: drop a failed entry, else the oldest
+    /// unresolved one (with its queued packets), else the least recently
+    /// confirmed.
     fn make_room(&mut self, _now: Instant) {
         if self.entries.len() < self.config.capacity.max(1) {
             return;
@@ -435,11 +462,13 @@ impl NeighborCache {
             .entries
             .iter()
             .min_by_key(|(_, e)| {
+                // Floods create unresolved entries; a confirmed neighbour
+                // (the gateway, a peer we talk to) is worth more than any.
                 let rank = match e.state {
                     State::Failed { .. } => 0,
-                    State::Stale { .. } => 1,
-                    State::Reachable { .. } => 2,
-                    State::Incomplete { .. } => 3,
+                    State::Incomplete { .. } => 1,
+                    State::Stale { .. } => 2,
+                    State::Reachable { .. } => 3,
                 };
                 (rank, e.confirmed)
             })
@@ -668,6 +697,37 @@ mod tests {
             Learned::Released(_)
         ));
         assert_eq!(c.peek(IP), Some(NEW));
+    }
+
+    #[test]
+    fn a_flood_of_unresolved_addresses_neither_evicts_neighbours_nor_starves_new_ones() {
+        let cfg = ArpConfig {
+            capacity: 64,
+            pending_total: 32,
+            ..Default::default()
+        };
+        let mut c = NeighborCache::new(cfg);
+        c.learn(t(0), IP, MAC, true);
+        for i in 0..1000u32 {
+            let ip = Ipv4Addr::from(0xc612_1000 + i);
+            if let Resolution::Pending { .. } = c.resolve(t(1), ip) {
+                c.queue(ip, vec![0; 64]);
+            }
+        }
+        assert_eq!(
+            c.peek(IP),
+            Some(MAC),
+            "the confirmed neighbour survives the flood"
+        );
+        assert!(c.len() <= 64 && c.pending_packets() <= 32);
+        // A new destination still gets its packet queued.
+        let fresh = Ipv4Addr::new(198, 18, 9, 9);
+        assert_eq!(
+            c.resolve(t(2), fresh),
+            Resolution::Pending { send_request: true }
+        );
+        assert!(c.queue(fresh, vec![1]));
+        assert!(matches!(c.learn(t(3), fresh, MAC, false), Learned::Released(q) if q.len() == 1));
     }
 
     #[test]

