@@ -13,6 +13,8 @@ have arping   || need+=(iputils-arping)
 have ethtool  || need+=(ethtool)
 have tcpdump  || need+=(tcpdump)
 have tshark   || need+=(tshark)
+have nft      || need+=(nftables)
+have curl     || need+=(curl)
 
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
