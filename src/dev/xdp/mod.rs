@@ -121,6 +121,8 @@ pub struct XdpDevice {
     _prog: OwnedFd,
     _map: OwnedFd,
     queues: Vec<XskQueue>,
+    /// The sockets' fds, kept for `wait` so idling allocates nothing.
+    fds: Vec<std::os::fd::RawFd>,
     caps: DeviceCaps,
     ifname: String,
     attach: XdpAttach,
@@ -276,11 +278,13 @@ impl XdpDevice {
             if zero_copy { "zc" } else { "copy" }
         );
         tracing::info!(%ifname, %kind, queues = cfg.queues, prog_id, "AF_XDP device open");
+        let fds = queues.iter().map(|q| q.raw_fd()).collect();
         Ok(XdpDevice {
             _link: link,
             _prog: prog,
             _map: map,
             queues,
+            fds,
             caps: DeviceCaps {
                 mtu: info.mtu,
                 mac: Some(info.mac),
@@ -370,8 +374,7 @@ impl Device for XdpDevice {
             None => -1,
             Some(d) => d.total_micros().div_ceil(1000).min(i32::MAX as u64) as libc::c_int,
         };
-        let fds: Vec<_> = self.queues.iter().map(|q| q.raw_fd()).collect();
-        sys::poll_in(&fds, ms)
+        sys::poll_in(&self.fds, ms)
     }
 
     fn stats(&self) -> DeviceStats {
