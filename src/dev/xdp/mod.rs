@@ -25,7 +25,7 @@
 //! zero-copy and a driver that doesn't ask for a wake-up, it makes none.
 //!
 //! The kernel frees a closed socket's queue from a workqueue, a moment after
-//! `close`: `open` retries a bind that fails with EBUSY for up to a second.
+//! `close`: `open` retries a bind that fails with EBUSY for up to 5 s.
 //!
 //! Drop order tears things down safely: the BPF link first (the program
 //! leaves the interface), then the program and map, then each socket's

@@ -189,7 +189,9 @@ fn umem_reg_error(e: io::Error, p: &QueueParams) -> io::Error {
 /// socket's hold on its queue from a workqueue, a moment after `close`, so a
 /// device reopened right after the previous one was dropped (or a restarted
 /// process) can see the queue still taken.
-const BIND_BUSY_RETRY: std::time::Duration = std::time::Duration::from_millis(1000);
+/// Under load (parallel namespace tests on two cores) that took over a
+/// second here, so the patience is generous.
+const BIND_BUSY_RETRY: std::time::Duration = std::time::Duration::from_millis(5000);
 
 fn bind(fd: &OwnedFd, p: &QueueParams, flags: u16) -> io::Result<()> {
     let start = std::time::Instant::now();
