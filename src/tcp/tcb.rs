@@ -1239,6 +1239,9 @@ impl Tcb {
             && !seg.fin
             && self.snd_max > self.snd_una
             && (!window_changed || newly_sacked > 0)
+            // ACKs answering zero-window probes repeat themselves by design;
+            // they say nothing about loss.
+            && wnd > 0
         {
             // RFC 5681 §2's duplicate ACK (RFC 6675 counts a SACK that
             // reports new data as one too).
