@@ -313,8 +313,8 @@ fn paws_drops_a_segment_with_an_old_timestamp() {
     let mut raw = Raw::new(cfg);
     let l = raw.tcp.listen(sa(US, 80), 8).unwrap();
     raw.inject(&syn);
-    let sa__out = raw.take();
-    let sa_ = sa__out[0].repr();
+    let synack_out = raw.take();
+    let sa_ = synack_out[0].repr();
     let (tsval, tsecr) = sa_.timestamp.unwrap();
     assert_eq!(tsecr, 1000);
     let us = sa_.seq_number.0 + 1;
@@ -364,8 +364,8 @@ fn window_scale_applies_only_after_the_syn() {
     let mut raw = Raw::new(cfg.clone());
     raw.tcp.listen(sa(US, 80), 8).unwrap();
     raw.inject(&syn);
-    let sa__out = raw.take();
-    let sa_ = sa__out[0].repr();
+    let synack_out = raw.take();
+    let sa_ = synack_out[0].repr();
     assert_eq!(sa_.window_scale, Some(5)); // 1 MiB >> 5 fits 16 bits
     assert_eq!(sa_.window_len, 65535); // unscaled in the SYN-ACK
     let mut c = establish_with(cfg, syn);
