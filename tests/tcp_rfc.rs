@@ -1,0 +1,921 @@
+//! RFC behaviour against a scripted peer: each test injects hand-made
+//! segments into one `Tcp` and checks what it emits. Each quotes the
+//! sentence it checks.
+
+mod tcp_util;
+
+use ringstack::tcp::wire::Repr;
+use ringstack::tcp::{ConnHandle, IcmpErrorKind, Keepalive, State, Tcp, TcpConfig, TcpError};
+use ringstack::time::Duration;
+use tcp_util::*;
+
+const PPORT: u16 = 5000;
+
+fn base_cfg() -> TcpConfig {
+    TcpConfig {
+        timestamps: false,
+        sack: false,
+        window_scale: false,
+        ..TcpConfig::default()
+    }
+}
+
+fn r(seq_: u32, ack: Option<u32>) -> Repr<'static> {
+    Repr {
+        src_port: PPORT,
+        dst_port: 80,
+        seq_number: seq(seq_),
+        ack_number: ack.map(seq),
+        window_len: 65535,
+        ..Repr::default()
+    }
+}
+
+/// A passive connection with the scripted peer: returns the handle, our
+/// ISS+1 (what the peer acknowledges) and the peer's next sequence number.
+struct Conn {
+    raw: Raw,
+    h: ConnHandle,
+    /// Our next sequence number, as the peer sees it.
+    us: u32,
+    /// The peer's next sequence number.
+    them: u32,
+}
+
+fn establish_with(cfg: TcpConfig, syn: Repr<'static>) -> Conn {
+    let mut raw = Raw::new(cfg);
+    let l = raw.tcp.listen(sa(US, 80), 8).unwrap();
+    raw.inject(&syn);
+    let out = raw.take();
+    assert_eq!(out.len(), 1, "one SYN-ACK");
+    let sa_ = out[0].repr();
+    assert!(sa_.syn && sa_.ack_number == Some(syn.seq_number + 1));
+    let us = sa_.seq_number.0.wrapping_add(1);
+    let them = syn.seq_number.0.wrapping_add(1);
+    raw.inject(&r(them, Some(us)));
+    let h = raw.tcp.accept(l).unwrap();
+    assert_eq!(raw.tcp.state(h), Ok(State::Established));
+    raw.take();
+    Conn { raw, h, us, them }
+}
+
+fn establish(cfg: TcpConfig) -> Conn {
+    let syn = Repr {
+        syn: true,
+        max_seg_size: Some(1460),
+        ..r(1000, None)
+    };
+    establish_with(cfg, syn)
+}
+
+fn data_segs(out: &[Seg]) -> Vec<(u32, usize)> {
+    out.iter()
+        .map(|s| s.repr())
+        .filter(|r| !r.payload.is_empty())
+        .map(|r| (r.seq_number.0, r.payload.len()))
+        .collect()
+}
+
+#[test]
+fn rst_to_closed_port_uses_both_forms() {
+    // RFC 9293 §3.10.7.1: "If the ACK bit is off, sequence number zero is
+    // used, <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>. If the ACK bit is
+    // on, <SEQ=SEG.ACK><CTL=RST>".
+    let mut raw = Raw::new(base_cfg());
+    let syn = Repr {
+        syn: true,
+        payload: b"abc",
+        ..r(7000, None)
+    };
+    raw.inject(&syn);
+    let out = raw.take();
+    let rst = out[0].repr();
+    assert!(rst.rst);
+    assert_eq!(rst.seq_number, seq(0));
+    assert_eq!(rst.ack_number, Some(seq(7000 + 4)));
+    raw.inject(&r(7000, Some(4242)));
+    let rst_out = raw.take();
+    let rst = rst_out[0].repr();
+    let rst_seq = rst.seq_number;
+    assert!(rst.rst && rst.ack_number.is_none());
+    assert_eq!(rst_seq, seq(4242));
+    // "An incoming segment containing a RST is discarded."
+    raw.inject(&Repr {
+        rst: true,
+        ..r(1, None)
+    });
+    assert!(raw.take().is_empty());
+    assert_eq!(raw.tcp.stats().out_rsts, 2);
+}
+
+#[test]
+fn listener_answers_an_ack_with_a_reset() {
+    // §3.10.7.2: "Any acknowledgment is bad if it arrives on a connection
+    // still in the LISTEN state. An acceptable reset segment should be
+    // formed for any arriving ACK-bearing segment ... <SEQ=SEG.ACK><CTL=RST>".
+    let mut raw = Raw::new(base_cfg());
+    raw.tcp.listen(sa(US, 80), 8).unwrap();
+    raw.inject(&r(5, Some(999)));
+    let rst = raw.take();
+    assert!(rst[0].repr().rst && rst[0].repr().seq_number == seq(999));
+    // "An incoming RST should be ignored."
+    raw.inject(&Repr {
+        rst: true,
+        ..r(5, None)
+    });
+    assert!(raw.take().is_empty());
+}
+
+#[test]
+fn syn_without_mss_option_means_536() {
+    // MUST-15: "If an MSS Option is not received at connection setup, TCP
+    // implementations MUST assume a default send MSS of 536".
+    let syn = Repr {
+        syn: true,
+        ..r(1000, None)
+    };
+    let mut c = establish_with(base_cfg(), syn);
+    c.raw.tcp.set_nodelay(c.h, true).unwrap();
+    c.raw.tcp.send(c.h, &[1u8; 3000]).unwrap();
+    c.raw.poll();
+    let segs = data_segs(&c.raw.take());
+    assert!(!segs.is_empty());
+    assert!(segs.iter().all(|&(_, n)| n <= 536), "{segs:?}");
+    assert_eq!(segs[0].1, 536);
+}
+
+#[test]
+fn mss_is_clamped_to_the_peers_and_ours_is_on_every_syn() {
+    // MUST-14: "TCP endpoints MUST implement both sending and receiving
+    // the MSS Option"; SHLD-5 / MAY-3: MSS on every SYN.
+    let mut cfg = base_cfg();
+    cfg.mss = 1400;
+    let syn = Repr {
+        syn: true,
+        max_seg_size: Some(1000),
+        ..r(1000, None)
+    };
+    let mut raw = Raw::new(cfg.clone());
+    raw.tcp.listen(sa(US, 80), 8).unwrap();
+    raw.inject(&syn);
+    assert_eq!(raw.take()[0].repr().max_seg_size, Some(1400));
+    let mut c = establish_with(cfg, syn);
+    c.raw.tcp.send(c.h, &[1u8; 5000]).unwrap();
+    c.raw.poll();
+    let out = c.raw.take();
+    let segs = data_segs(&out);
+    assert_eq!(segs[0].1, 1000);
+    // MUST-65: "MUST NOT send [MSS] in other segments" than SYN.
+    assert!(out.iter().all(|s| s.repr().max_seg_size.is_none()));
+}
+
+#[test]
+fn segment_outside_the_window_gets_an_ack_not_processing() {
+    // §3.10.7.4: "If an incoming segment is not acceptable, an
+    // acknowledgment should be sent in reply ... <SEQ=SND.NXT><ACK=RCV.NXT>
+    // <CTL=ACK> ... After sending the acknowledgment, drop the unacceptable
+    // segment and return."
+    let mut c = establish(base_cfg());
+    let far = c.them.wrapping_add(10_000_000);
+    c.raw.inject(&Repr {
+        payload: b"junk",
+        ..r(far, Some(c.us))
+    });
+    let out = c.raw.take();
+    assert_eq!(out.len(), 1);
+    let a = out[0].repr();
+    assert_eq!(a.ack_number, Some(seq(c.them)));
+    assert_eq!(a.seq_number, seq(c.us));
+    let mut buf = [0u8; 8];
+    assert_eq!(c.raw.tcp.recv(c.h, &mut buf), Err(TcpError::WouldBlock));
+    // An old duplicate below RCV.NXT too.
+    c.raw.inject(&Repr {
+        payload: b"old",
+        ..r(c.them.wrapping_sub(3), Some(c.us))
+    });
+    assert_eq!(c.raw.take().len(), 1);
+}
+
+#[test]
+fn rst_exactly_at_rcv_nxt_resets_and_in_window_rst_gets_a_challenge_ack() {
+    // RFC 5961 §3.2: "If the RST bit is set and the sequence number exactly
+    // matches the next expected sequence number (RCV.NXT), then TCP MUST
+    // reset the connection. ... If the RST bit is set and the sequence
+    // number does not exactly match ... but is within the current receive
+    // window ... TCP MUST send an acknowledgment (challenge ACK)".
+    let mut c = establish(base_cfg());
+    c.raw.inject(&Repr {
+        rst: true,
+        ..r(c.them.wrapping_add(100), None)
+    });
+    let out = c.raw.take();
+    assert_eq!(out.len(), 1);
+    let a = out[0].repr();
+    assert!(!a.rst && a.ack_number == Some(seq(c.them)) && a.seq_number == seq(c.us));
+    assert_eq!(c.raw.tcp.state(c.h), Ok(State::Established));
+    assert_eq!(c.raw.tcp.stats().challenge_acks, 1);
+    // Out of window: silently dropped.
+    c.raw.inject(&Repr {
+        rst: true,
+        ..r(c.them.wrapping_add(1 << 30), None)
+    });
+    assert!(c.raw.take().is_empty());
+    // Exact: reset, reported as ConnectionReset (MUST-12).
+    c.raw.inject(&Repr {
+        rst: true,
+        payload: b"diagnostic", // SHLD-2: RSTs with data are accepted
+        ..r(c.them, None)
+    });
+    assert_eq!(c.raw.tcp.state(c.h), Ok(State::Closed));
+    let mut buf = [0u8; 4];
+    assert_eq!(
+        c.raw.tcp.recv(c.h, &mut buf),
+        Err(TcpError::ConnectionReset)
+    );
+}
+
+#[test]
+fn syn_on_an_established_connection_gets_a_challenge_ack() {
+    // RFC 5961 §4.2: "If the SYN bit is set, irrespective of the sequence
+    // number, TCP MUST send an ACK (also referred to as challenge ACK) to
+    // the remote peer ... After sending the acknowledgment, TCP MUST drop
+    // the unacceptable segment".
+    let mut c = establish(base_cfg());
+    for s in [c.them, c.them.wrapping_add(5), c.them.wrapping_sub(5)] {
+        c.raw.inject(&Repr {
+            syn: true,
+            ..r(s, None)
+        });
+        let out = c.raw.take();
+        assert_eq!(out.len(), 1);
+        assert!(!out[0].repr().rst && !out[0].repr().syn);
+        assert_eq!(c.raw.tcp.state(c.h), Ok(State::Established));
+    }
+}
+
+#[test]
+fn challenge_acks_are_rate_limited_per_connection() {
+    // RFC 5961 §7: "An implementation SHOULD include a ACK throttling
+    // mechanism".
+    let mut cfg = base_cfg();
+    cfg.challenge_ack_limit = 5;
+    let mut c = establish(cfg);
+    for i in 0..50 {
+        c.raw.inject(&Repr {
+            rst: true,
+            ..r(c.them.wrapping_add(10 + i), None)
+        });
+    }
+    assert_eq!(c.raw.take().len(), 5);
+    assert_eq!(c.raw.tcp.stats().challenge_acks_suppressed, 45);
+    c.raw.advance(Duration::from_secs(1));
+    c.raw.inject(&Repr {
+        rst: true,
+        ..r(c.them.wrapping_add(10), None)
+    });
+    assert_eq!(c.raw.take().len(), 1);
+}
+
+#[test]
+fn ack_of_unsent_data_or_too_old_is_dropped_and_acked() {
+    // RFC 5961 §5.2: "All incoming segments whose ACK value doesn't satisfy
+    // the above condition MUST be discarded and an ACK sent back."
+    let mut c = establish(base_cfg());
+    c.raw.inject(&Repr {
+        payload: b"evil",
+        ..r(c.them, Some(c.us.wrapping_add(100)))
+    });
+    assert_eq!(c.raw.take().len(), 1);
+    let mut buf = [0u8; 8];
+    assert_eq!(c.raw.tcp.recv(c.h, &mut buf), Err(TcpError::WouldBlock));
+    c.raw.inject(&Repr {
+        payload: b"evil",
+        ..r(c.them, Some(c.us.wrapping_sub(1 << 20)))
+    });
+    assert_eq!(c.raw.take().len(), 1);
+    assert_eq!(c.raw.tcp.recv(c.h, &mut buf), Err(TcpError::WouldBlock));
+    assert_eq!(c.raw.tcp.stats().drop_bad_ack, 2);
+}
+
+#[test]
+fn paws_drops_a_segment_with_an_old_timestamp() {
+    // RFC 7323 §5.3 R1: "If there is a Timestamps option in the arriving
+    // segment, SEG.TSval < TS.Recent, TS.Recent is valid ..., and the RST
+    // bit is not set, then treat the arriving segment as not acceptable:
+    // Send an acknowledgment in reply ... and drop the segment."
+    let mut cfg = base_cfg();
+    cfg.timestamps = true;
+    let syn = Repr {
+        syn: true,
+        timestamp: Some((1000, 0)),
+        ..r(1000, None)
+    };
+    let mut raw = Raw::new(cfg);
+    let l = raw.tcp.listen(sa(US, 80), 8).unwrap();
+    raw.inject(&syn);
+    let synack_out = raw.take();
+    let sa_ = synack_out[0].repr();
+    let (tsval, tsecr) = sa_.timestamp.unwrap();
+    assert_eq!(tsecr, 1000);
+    let us = sa_.seq_number.0 + 1;
+    raw.inject(&Repr {
+        timestamp: Some((1001, tsval)),
+        ..r(1001, Some(us))
+    });
+    let h = raw.tcp.accept(l).unwrap();
+    raw.inject(&Repr {
+        timestamp: Some((1005, tsval)),
+        payload: b"new",
+        ..r(1001, Some(us))
+    });
+    raw.inject(&Repr {
+        timestamp: Some((900, tsval)),
+        payload: b"old",
+        ..r(1004, Some(us))
+    });
+    assert_eq!(raw.tcp.stats().paws_drops, 1);
+    let mut buf = [0u8; 8];
+    assert_eq!(raw.tcp.recv(h, &mut buf), Ok(3));
+    assert_eq!(&buf[..3], b"new");
+    // "Once TSopt has been successfully negotiated ... a non-<RST> segment
+    // without a TSopt SHOULD be silently dropped" (RFC 7323 §3.2).
+    raw.take();
+    raw.inject(&Repr {
+        payload: b"nots",
+        ..r(1004, Some(us))
+    });
+    assert!(raw.take().is_empty());
+    assert_eq!(raw.tcp.stats().drop_no_timestamp, 1);
+}
+
+#[test]
+fn window_scale_applies_only_after_the_syn() {
+    // RFC 7323 §2.2: "The Window field in a segment where the SYN bit is set
+    // (i.e., a <SYN> or <SYN,ACK>) MUST NOT be scaled."
+    let mut cfg = base_cfg();
+    cfg.window_scale = true;
+    cfg.rx_buffer = 1 << 20;
+    let syn = Repr {
+        syn: true,
+        window_scale: Some(2),
+        window_len: 1000,
+        ..r(1000, None)
+    };
+    let mut raw = Raw::new(cfg.clone());
+    raw.tcp.listen(sa(US, 80), 8).unwrap();
+    raw.inject(&syn);
+    let synack_out = raw.take();
+    let sa_ = synack_out[0].repr();
+    assert_eq!(sa_.window_scale, Some(5)); // 1 MiB >> 5 fits 16 bits
+    assert_eq!(sa_.window_len, 65535); // unscaled in the SYN-ACK
+    let mut c = establish_with(cfg, syn);
+    // The ACK said 65535 << 2; our data flow is limited by cwnd (10 MSS),
+    // not by a 65535-byte unscaled reading.
+    assert_eq!(c.raw.tcp.conn_stats(c.h).unwrap().snd_wnd, 65535 << 2);
+    c.raw.poll();
+    let a = c.raw.take();
+    let _ = a;
+    // Our later segments carry the scaled window: 1 MiB >> 5.
+    c.raw.inject(&Repr {
+        payload: b"x",
+        ..r(c.them, Some(c.us))
+    });
+    c.raw.advance(Duration::from_millis(100));
+    let ack = c.raw.take().pop().unwrap();
+    assert_eq!(ack.repr().window_len as usize, ((1 << 20) - 1) >> 5);
+}
+
+#[test]
+fn nagle_holds_small_segments_until_the_ack() {
+    // RFC 9293 §3.7.4 (SHLD-7): "If there is unacknowledged data (i.e.,
+    // SND.NXT > SND.UNA), then the sending TCP endpoint buffers all user
+    // data ... until the outstanding data has been acknowledged or until
+    // the TCP endpoint can send a full-sized segment".
+    let mut c = establish(base_cfg());
+    c.raw.tcp.send(c.h, b"a").unwrap();
+    c.raw.poll();
+    assert_eq!(data_segs(&c.raw.take()), vec![(c.us, 1)]);
+    c.raw.tcp.send(c.h, b"b").unwrap();
+    c.raw.tcp.send(c.h, b"c").unwrap();
+    c.raw.poll();
+    assert!(data_segs(&c.raw.take()).is_empty(), "held by Nagle");
+    c.raw.inject(&r(c.them, Some(c.us + 1)));
+    c.raw.poll();
+    // Both small writes go in one segment (SHLD-27, MAY-16).
+    assert_eq!(data_segs(&c.raw.take()), vec![(c.us + 1, 2)]);
+}
+
+#[test]
+fn nodelay_sends_each_small_write_at_once() {
+    // MUST-17: "A TCP implementation MUST include a way for an application
+    // to disable the Nagle algorithm on an individual connection".
+    let mut c = establish(base_cfg());
+    c.raw.tcp.set_nodelay(c.h, true).unwrap();
+    for (i, b) in [b"a", b"b", b"c"].into_iter().enumerate() {
+        c.raw.tcp.send(c.h, b).unwrap();
+        c.raw.poll();
+        let out = c.raw.take();
+        assert_eq!(data_segs(&out), vec![(c.us + i as u32, 1)]);
+        // MUST-61: PSH on the segment that empties the send queue.
+        assert!(out[0].repr().psh);
+    }
+}
+
+#[test]
+fn delayed_ack_waits_for_the_timer_and_acks_every_second_full_segment() {
+    // SHLD-18/19, MUST-40: "an ACK should be generated for at least every
+    // second full-sized segment, and MUST be generated within 500 ms of the
+    // arrival of the first unacknowledged packet".
+    let mut cfg = base_cfg();
+    cfg.delayed_ack = Duration::from_millis(40);
+    let mut c = establish(cfg);
+    c.raw.inject(&Repr {
+        payload: &[1; 100],
+        ..r(c.them, Some(c.us))
+    });
+    c.raw.poll();
+    assert!(c.raw.take().is_empty(), "ACK delayed");
+    c.raw.advance(Duration::from_millis(39));
+    assert!(c.raw.take().is_empty());
+    c.raw.advance(Duration::from_millis(1));
+    let out = c.raw.take();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].repr().ack_number, Some(seq(c.them + 100)));
+    // Two full-sized segments: an ACK at once.
+    let big = [2u8; 1460];
+    c.raw.inject(&Repr {
+        payload: &big,
+        ..r(c.them + 100, Some(c.us))
+    });
+    c.raw.inject(&Repr {
+        payload: &big,
+        ..r(c.them + 1560, Some(c.us))
+    });
+    c.raw.poll();
+    let out = c.raw.take();
+    // MUST-58/59: both processed before one ACK.
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].repr().ack_number, Some(seq(c.them + 3020)));
+}
+
+#[test]
+fn out_of_order_segment_gets_an_immediate_duplicate_ack_and_is_kept() {
+    // RFC 5681 §4.2: "A TCP receiver SHOULD send an immediate duplicate ACK
+    // when an out-of-order segment arrives" and "an immediate ACK ... when
+    // the segment fills in all or part of a gap"; SHLD-31: hold it.
+    let mut cfg = base_cfg();
+    cfg.sack = true;
+    let syn = Repr {
+        syn: true,
+        sack_permitted: true,
+        ..r(1000, None)
+    };
+    let mut c = establish_with(cfg, syn);
+    c.raw.inject(&Repr {
+        payload: b"world",
+        ..r(c.them + 5, Some(c.us))
+    });
+    c.raw.poll();
+    let out = c.raw.take();
+    assert_eq!(out.len(), 1);
+    let a = out[0].repr();
+    assert_eq!(a.ack_number, Some(seq(c.them)));
+    // RFC 2018: the block covering the segment that triggered the ACK.
+    assert_eq!(a.sack_ranges[0], Some((seq(c.them + 5), seq(c.them + 10))));
+    c.raw.inject(&Repr {
+        payload: b"hello",
+        ..r(c.them, Some(c.us))
+    });
+    c.raw.poll();
+    let out = c.raw.take();
+    assert_eq!(out.len(), 1, "gap filled: immediate ACK");
+    assert_eq!(out[0].repr().ack_number, Some(seq(c.them + 10)));
+    let mut buf = [0u8; 16];
+    assert_eq!(c.raw.tcp.recv(c.h, &mut buf), Ok(10));
+    assert_eq!(&buf[..10], b"helloworld");
+}
+
+#[test]
+fn persist_probe_reopens_a_zero_window() {
+    // MUST-36: "the sending TCP peer must regularly transmit at least one
+    // octet of new data (if available) ... even if the send window is zero";
+    // SHLD-29: the first probe after one RTO; SHLD-30: backoff.
+    let mut c = establish(base_cfg());
+    c.raw.tcp.set_nodelay(c.h, true).unwrap();
+    c.raw.inject(&Repr {
+        window_len: 0,
+        ..r(c.them, Some(c.us))
+    });
+    c.raw.tcp.send(c.h, b"payload").unwrap();
+    c.raw.poll();
+    assert!(
+        data_segs(&c.raw.take()).is_empty(),
+        "zero window: nothing sent"
+    );
+    let mut probes = Vec::new();
+    let t0 = c.raw.now;
+    for _ in 0..4 {
+        for _ in 0..20_000 {
+            if !data_segs(&c.raw.out).is_empty() {
+                break;
+            }
+            c.raw.advance(Duration::from_millis(10));
+        }
+        let out = c.raw.take();
+        let d = data_segs(&out);
+        assert_eq!(d, vec![(c.us, 1)], "one-octet probe");
+        probes.push(c.raw.now - t0);
+        // The peer still has no room: ACK with window 0 (MUST-37: alive).
+        c.raw.inject(&Repr {
+            window_len: 0,
+            ..r(c.them, Some(c.us))
+        });
+    }
+    // Intervals grow (exponential backoff).
+    let gaps: Vec<_> = probes.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.windows(2).all(|g| g[1] > g[0]), "{gaps:?}");
+    assert_eq!(c.raw.tcp.state(c.h), Ok(State::Established));
+    // The peer opens its window in answer to a probe: the rest flows.
+    c.raw.advance(Duration::from_secs(120));
+    c.raw.inject(&r(c.them, Some(c.us + 1)));
+    c.raw.poll();
+    let d = data_segs(&c.raw.take());
+    assert_eq!(d.last(), Some(&(c.us + 1, 6)), "{d:?}");
+}
+
+#[test]
+fn receiver_sws_avoidance_does_not_open_the_window_a_byte_at_a_time() {
+    // MUST-39: the receiver advances the right edge only by at least
+    // min(RCV.BUFF/2, Eff.snd.MSS).
+    let mut cfg = base_cfg();
+    cfg.rx_buffer = 8192;
+    let mut c = establish(cfg);
+    let mut at = c.them;
+    // Fill the buffer.
+    while at - c.them < 8192 {
+        let n = (8192 - (at - c.them)).min(1460) as usize;
+        let buf = vec![3u8; n];
+        c.raw.inject(&Repr {
+            payload: &buf,
+            ..r(at, Some(c.us))
+        });
+        at += n as u32;
+    }
+    c.raw.advance(Duration::from_millis(100));
+    let last = c.raw.take().pop().unwrap();
+    assert_eq!(last.repr().window_len, 0);
+    // Drain one byte at a time: no window update until a whole MSS frees.
+    let mut one = [0u8; 1];
+    for _ in 0..1000 {
+        c.raw.tcp.recv(c.h, &mut one).unwrap();
+        c.raw.poll();
+        for s in c.raw.take() {
+            let w = s.repr().window_len;
+            assert!(w == 0 || w >= 1460, "tiny window update {w}");
+        }
+    }
+}
+
+#[test]
+fn keepalive_is_off_by_default_and_probes_then_aborts_when_on() {
+    // MUST-25: "This mechanism MUST default to off"; MUST-29: a single
+    // unanswered probe is no reason to abort; SHLD-12: "SEG.SEQ = SND.NXT-1".
+    let mut c = establish(base_cfg());
+    c.raw.advance(Duration::from_secs(3 * 3600));
+    assert!(c.raw.take().is_empty());
+    assert_eq!(c.raw.tcp.state(c.h), Ok(State::Established));
+    c.raw
+        .tcp
+        .set_keepalive(
+            c.h,
+            Some(Keepalive {
+                idle: Duration::from_secs(10),
+                interval: Duration::from_secs(2),
+                probes: 3,
+            }),
+        )
+        .unwrap();
+    c.raw.advance(Duration::from_secs(10));
+    let out = c.raw.take();
+    assert_eq!(out.len(), 1);
+    let p = out[0].repr();
+    assert!(p.payload.is_empty() && p.seq_number == seq(c.us - 1));
+    // Answered: the connection lives on, the idle clock restarts.
+    c.raw.inject(&r(c.them, Some(c.us)));
+    c.raw.advance(Duration::from_secs(5));
+    assert!(c.raw.take().is_empty());
+    // Unanswered: probes at 10 s, then every 2 s, abort after 3.
+    c.raw.advance(Duration::from_secs(60));
+    assert_eq!(c.raw.take().len(), 3);
+    assert_eq!(c.raw.tcp.state(c.h), Ok(State::Closed));
+    let mut b = [0u8; 1];
+    assert_eq!(c.raw.tcp.recv(c.h, &mut b), Err(TcpError::TimedOut));
+}
+
+#[test]
+fn icmp_soft_errors_never_abort_and_hard_ones_abort_syn_sent() {
+    // MUST-56: soft Destination Unreachable codes 0, 1, 5, Time Exceeded
+    // and Parameter Problem "MUST NOT" abort; SHLD-26: hard errors should;
+    // MUST-55: Source Quench is discarded; RFC 5927: the quoted sequence
+    // number must be in flight.
+    let mut c = establish(base_cfg());
+    c.raw.tcp.send(c.h, b"data").unwrap();
+    c.raw.poll();
+    c.raw.take();
+    let (l, p) = (sa(US, 80), sa(PEER, PPORT));
+    for k in [
+        IcmpErrorKind::NetUnreachable,
+        IcmpErrorKind::HostUnreachable,
+        IcmpErrorKind::SourceRouteFailed,
+        IcmpErrorKind::TimeExceeded,
+        IcmpErrorKind::ParameterProblem,
+        IcmpErrorKind::SourceQuench,
+    ] {
+        c.raw.tcp.icmp_error(c.raw.now, l, p, seq(c.us), k);
+        assert_eq!(c.raw.tcp.state(c.h), Ok(State::Established), "{k:?}");
+    }
+    assert_eq!(
+        c.raw.tcp.readiness(c.h).unwrap().error,
+        Some(TcpError::HostUnreachable)
+    );
+    // A forged error quoting a sequence number not in flight: ignored.
+    let before = c.raw.tcp.stats().icmp_ignored;
+    c.raw.tcp.icmp_error(
+        c.raw.now,
+        l,
+        p,
+        seq(c.us + 100_000),
+        IcmpErrorKind::PortUnreachable,
+    );
+    assert_eq!(c.raw.tcp.stats().icmp_ignored, before + 1);
+    // Port unreachable in ESTABLISHED: soft.
+    c.raw
+        .tcp
+        .icmp_error(c.raw.now, l, p, seq(c.us), IcmpErrorKind::PortUnreachable);
+    assert_eq!(c.raw.tcp.state(c.h), Ok(State::Established));
+    // Frag needed: smaller segments, no abort.
+    c.raw.tcp.icmp_error(
+        c.raw.now,
+        l,
+        p,
+        seq(c.us),
+        IcmpErrorKind::FragmentationNeeded { mtu: 576 },
+    );
+    assert_eq!(c.raw.tcp.conn_stats(c.h).unwrap().snd_mss, 536);
+    // SYN-SENT + port unreachable: refused.
+    let mut raw = Raw::new(base_cfg());
+    let h = raw.tcp.connect(raw.now, sa(US, 0), sa(PEER, 80)).unwrap();
+    raw.poll();
+    let syn_out = raw.take();
+    let syn = syn_out[0].repr();
+    let local = raw.tcp.local_addr(h).unwrap();
+    raw.tcp.icmp_error(
+        raw.now,
+        local,
+        sa(PEER, 80),
+        syn.seq_number,
+        IcmpErrorKind::PortUnreachable,
+    );
+    assert_eq!(raw.tcp.state(h), Ok(State::Closed));
+    let mut b = [0u8; 1];
+    assert_eq!(raw.tcp.recv(h, &mut b), Err(TcpError::ConnectionRefused));
+}
+
+#[test]
+fn rst_in_syn_sent_needs_an_acceptable_ack_and_refuses() {
+    // §3.10.7.3: "If the ACK was acceptable, then signal to the user
+    // "error: connection reset" ... Otherwise (no ACK), drop the segment".
+    // And "If SEG.ACK =< ISS or SEG.ACK > SND.NXT, send a reset".
+    let mut raw = Raw::new(base_cfg());
+    let h = raw
+        .tcp
+        .connect(raw.now, sa(US, 40000), sa(PEER, 80))
+        .unwrap();
+    raw.poll();
+    let syn_out = raw.take();
+    let syn = syn_out[0].repr();
+    let iss = syn.seq_number.0;
+    let from_peer = |seq_: u32, ack: Option<u32>| Repr {
+        src_port: 80,
+        dst_port: 40000,
+        seq_number: seq(seq_),
+        ack_number: ack.map(seq),
+        window_len: 1000,
+        ..Repr::default()
+    };
+    // Bad ACK: answered with <SEQ=SEG.ACK><CTL=RST>.
+    raw.inject(&Repr {
+        syn: true,
+        ..from_peer(9, Some(iss + 5))
+    });
+    let out = raw.take();
+    assert!(out[0].repr().rst && out[0].repr().seq_number == seq(iss + 5));
+    // RST without ACK: ignored.
+    raw.inject(&Repr {
+        rst: true,
+        ..from_peer(9, None)
+    });
+    assert_eq!(raw.tcp.state(h), Ok(State::SynSent));
+    raw.inject(&Repr {
+        rst: true,
+        ..from_peer(0, Some(iss + 1))
+    });
+    assert_eq!(raw.tcp.state(h), Ok(State::Closed));
+    let mut b = [0u8; 1];
+    assert_eq!(raw.tcp.recv(h, &mut b), Err(TcpError::ConnectionRefused));
+}
+
+#[test]
+fn rst_in_passive_syn_received_returns_to_listen() {
+    // MUST-11 / §3.10.7.4: "If this connection was initiated with a passive
+    // OPEN (i.e., came from the LISTEN state), then return this connection
+    // to LISTEN state and return."
+    let mut raw = Raw::new(base_cfg());
+    let l = raw.tcp.listen(sa(US, 80), 8).unwrap();
+    raw.inject(&Repr {
+        syn: true,
+        ..r(1000, None)
+    });
+    raw.take();
+    assert_eq!(raw.tcp.connection_count(), 1);
+    raw.inject(&Repr {
+        rst: true,
+        ..r(1001, None)
+    });
+    assert_eq!(raw.tcp.connection_count(), 0);
+    assert_eq!(raw.tcp.accept(l), Err(TcpError::WouldBlock));
+    // The listener still works.
+    raw.inject(&Repr {
+        syn: true,
+        ..r(5000, None)
+    });
+    assert!(raw.take()[0].repr().syn);
+}
+
+#[test]
+fn bad_addresses_and_api_misuse_never_panic() {
+    // MUST-46: "reject as an error a local OPEN call for an invalid remote
+    // IP address (e.g., a broadcast or multicast address)"; MUST-57/63:
+    // drop segments to or from them silently.
+    let mut raw = Raw::new(base_cfg());
+    for bad in [
+        std::net::Ipv4Addr::BROADCAST,
+        std::net::Ipv4Addr::new(224, 0, 0, 1),
+        std::net::Ipv4Addr::UNSPECIFIED,
+    ] {
+        assert!(matches!(
+            raw.tcp.connect(raw.now, sa(US, 0), sa(bad, 80)),
+            Err(TcpError::InvalidArgument(_))
+        ));
+        let mut out = 0;
+        let syn = Repr {
+            syn: true,
+            ..r(1, None)
+        };
+        raw.tcp.process(raw.now, bad, US, &syn, &mut |_, _, _| {
+            out += 1;
+            true
+        });
+        raw.tcp.process(raw.now, PEER, bad, &syn, &mut |_, _, _| {
+            out += 1;
+            true
+        });
+        assert_eq!(out, 0);
+    }
+    // Closed handles, double close, sends after shutdown, huge sizes.
+    let h = raw.tcp.connect(raw.now, sa(US, 0), sa(PEER, 80)).unwrap();
+    let big = vec![0u8; 10 << 20];
+    let n = raw.tcp.send(h, &big).unwrap();
+    assert_eq!(n, TcpConfig::default().tx_buffer);
+    assert_eq!(raw.tcp.send(h, &big), Err(TcpError::WouldBlock));
+    raw.tcp.shutdown_write(h).unwrap();
+    assert_eq!(raw.tcp.send(h, b"x"), Err(TcpError::InvalidState));
+    raw.tcp.close(h).unwrap();
+    assert_eq!(raw.tcp.close(h), Err(TcpError::InvalidHandle));
+    assert_eq!(raw.tcp.send(h, b"x"), Err(TcpError::InvalidHandle));
+    assert_eq!(raw.tcp.state(h), Err(TcpError::InvalidHandle));
+    assert_eq!(raw.tcp.abort(h), Err(TcpError::InvalidHandle));
+    assert!(raw.tcp.set_buffer_sizes(h, Some(usize::MAX), None).is_err());
+    let h = raw.tcp.connect(raw.now, sa(US, 0), sa(PEER, 81)).unwrap();
+    raw.tcp
+        .set_buffer_sizes(h, Some(usize::MAX), Some(usize::MAX))
+        .unwrap();
+    raw.advance(Duration::from_secs(1));
+}
+
+#[test]
+fn random_segments_never_panic() {
+    // Hostile input: random flags, numbers, options and payloads at a
+    // listener and at established connections of every option setting.
+    let mut rng = XorShift(0x1234_5678_9abc_def1);
+    for variant in 0..4 {
+        let mut cfg = base_cfg();
+        cfg.timestamps = variant & 1 == 1;
+        cfg.sack = variant & 2 == 2;
+        cfg.window_scale = variant == 3;
+        let mut c = establish(cfg);
+        c.raw.tcp.send(c.h, &[9u8; 20000]).unwrap();
+        let payload = [0xaau8; 3000];
+        for i in 0..20_000u32 {
+            let near = rng.next() % 2 == 0;
+            let s = if near {
+                c.them
+                    .wrapping_add((rng.next() % 70_000) as u32)
+                    .wrapping_sub(5000)
+            } else {
+                rng.next() as u32
+            };
+            let a = if near {
+                c.us.wrapping_add((rng.next() % 70_000) as u32)
+                    .wrapping_sub(5000)
+            } else {
+                rng.next() as u32
+            };
+            let f = rng.next();
+            let seg = Repr {
+                src_port: if rng.next() % 8 == 0 {
+                    1 + (rng.next() % 3) as u16
+                } else {
+                    PPORT
+                },
+                dst_port: 80,
+                seq_number: seq(s),
+                ack_number: (f & 1 == 1).then_some(seq(a)),
+                syn: f & 2 != 0 && f & 0x100 == 0,
+                fin: f & 4 != 0,
+                rst: f & 8 != 0 && f & 0x200 == 0,
+                window_len: (rng.next() % 65536) as u16,
+                window_scale: (f & 16 != 0).then_some((rng.next() % 20) as u8),
+                max_seg_size: (f & 32 != 0).then_some((rng.next() % 3000) as u16),
+                sack_permitted: f & 64 != 0,
+                timestamp: (f & 128 != 0).then(|| (rng.next() as u32, rng.next() as u32)),
+                sack_ranges: if f & 0x400 != 0 {
+                    [
+                        Some((
+                            seq(a.wrapping_sub(100)),
+                            seq(a.wrapping_add(rng.next() as u32 % 3000)),
+                        )),
+                        None,
+                        None,
+                        None,
+                    ]
+                } else {
+                    [None; 4]
+                },
+                payload: &payload[..(rng.next() % 1500) as usize],
+                ..Repr::default()
+            };
+            c.raw.inject(&seg);
+            if i % 50 == 0 {
+                c.raw.advance(Duration::from_millis(rng.next() % 3000));
+                let mut b = [0u8; 4096];
+                let _ = c.raw.tcp.recv(c.h, &mut b);
+                let _ = c.raw.tcp.send(c.h, &b[..(rng.next() % 4096) as usize]);
+            }
+            c.raw.out.clear();
+        }
+        let _ = c.raw.tcp.stats();
+    }
+}
+
+#[test]
+fn listen_backlog_and_listener_close() {
+    // MUST-42: a LISTEN on a port with a pending connect from it is fine.
+    let mut raw = Raw::new(base_cfg());
+    raw.tcp.connect(raw.now, sa(US, 80), sa(PEER, 9)).unwrap();
+    let l = raw.tcp.listen(sa(US, 80), 2).unwrap();
+    assert_eq!(raw.tcp.listen(sa(US, 80), 2), Err(TcpError::AddrInUse));
+    for p in 0..2u16 {
+        let syn = Repr {
+            syn: true,
+            src_port: 6000 + p,
+            ..r(100, None)
+        };
+        raw.inject(&syn);
+        let sa_ = raw.take();
+        let us = sa_[0].repr().seq_number.0 + 1;
+        raw.inject(&Repr {
+            src_port: 6000 + p,
+            ..r(101, Some(us))
+        });
+    }
+    // The accept queue (backlog 2) is full: a third SYN is dropped, as
+    // Linux does, and the client retries later.
+    raw.inject(&Repr {
+        syn: true,
+        src_port: 6002,
+        ..r(100, None)
+    });
+    assert!(raw.take().is_empty());
+    assert_eq!(raw.tcp.stats().listen_overflows, 1);
+    assert!(raw.tcp.accept(l).is_ok());
+    // A completed connection nobody accepted is reset when the listener
+    // closes.
+    raw.tcp.close_listener(l).unwrap();
+    raw.poll();
+    assert_eq!(raw.take().iter().filter(|s| s.repr().rst).count(), 1);
+    assert_eq!(raw.tcp.accept(l), Err(TcpError::InvalidHandle));
+}
+
+#[allow(dead_code)]
+fn unused(_: Tcp) {}
