@@ -817,7 +817,7 @@ fn random_segments_never_panic() {
         c.raw.tcp.send(c.h, &[9u8; 20000]).unwrap();
         let payload = [0xaau8; 3000];
         for i in 0..20_000u32 {
-            let near = rng.next() % 2 == 0;
+            let near = rng.next().is_multiple_of(2);
             let s = if near {
                 c.them
                     .wrapping_add((rng.next() % 70_000) as u32)
@@ -833,7 +833,7 @@ fn random_segments_never_panic() {
             };
             let f = rng.next();
             let seg = Repr {
-                src_port: if rng.next() % 8 == 0 {
+                src_port: if rng.next().is_multiple_of(8) {
                     1 + (rng.next() % 3) as u16
                 } else {
                     PPORT

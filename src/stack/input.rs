@@ -1,6 +1,6 @@
 //! The input path: one frame, carried to completion.
 
-use super::output::{bogus_source, IpTx};
+use super::output::{bogus_source, IpTx, Out};
 use super::Stack;
 use crate::arp::wire as arpw;
 use crate::arp::Learned;
@@ -9,6 +9,8 @@ use crate::eth::{self, EtherType, MacAddr};
 use crate::icmp::wire as icmpw;
 use crate::ip::frag::{FragKey, FragOutcome};
 use crate::ip::wire::{self as ipw, Protocol};
+use crate::tcp::wire as tcpw;
+use crate::tcp::{IcmpErrorKind, SeqNumber};
 use crate::time::Instant;
 use crate::udp::wire as udpw;
 use core::net::{Ipv4Addr, SocketAddrV4};
@@ -215,6 +217,7 @@ impl Stack {
         match ip.protocol {
             Protocol::Icmp => self.process_icmp(now, ip, payload, bcast, tx),
             Protocol::Udp => self.process_udp(now, ip, payload, header, bcast, tx),
+            Protocol::Tcp => self.process_tcp(now, ip, payload, bcast, tx),
             _ => {
                 self.stats.ip.drop_unknown_protocol += 1;
                 let err = icmpw::Repr::DstUnreachable {
@@ -315,13 +318,29 @@ impl Stack {
                 invoking,
             } => {
                 s.rx_errors += 1;
-                self.icmp_error_to_socket(ip.src_addr, p.msg_type(), p.msg_code(), invoking);
+                let mtu = p.next_hop_mtu();
+                self.icmp_error_to_socket(
+                    now,
+                    ip.src_addr,
+                    p.msg_type(),
+                    p.msg_code(),
+                    mtu,
+                    invoking,
+                );
             }
         }
     }
 
     /// Hand an ICMP error to the socket whose datagram it quotes.
-    fn icmp_error_to_socket(&mut self, from: Ipv4Addr, msg_type: u8, code: u8, quote: &[u8]) {
+    fn icmp_error_to_socket(
+        &mut self,
+        now: Instant,
+        from: Ipv4Addr,
+        msg_type: u8,
+        code: u8,
+        mtu: u16,
+        quote: &[u8],
+    ) {
         let Some(q) = Quoted::parse(quote) else {
             return;
         };
@@ -341,6 +360,28 @@ impl Stack {
                     }
                 }
             }
+            Protocol::Tcp => {
+                let sport = u16::from_be_bytes([q.l4[0], q.l4[1]]);
+                let dport = u16::from_be_bytes([q.l4[2], q.l4[3]]);
+                let seq = u32::from_be_bytes([q.l4[4], q.l4[5], q.l4[6], q.l4[7]]);
+                let kind = match (msg_type, code) {
+                    (3, 0) | (3, 6) => IcmpErrorKind::NetUnreachable,
+                    (3, 1) | (3, 7) => IcmpErrorKind::HostUnreachable,
+                    (3, 2) => IcmpErrorKind::ProtocolUnreachable,
+                    (3, 3) => IcmpErrorKind::PortUnreachable,
+                    (3, 4) => IcmpErrorKind::FragmentationNeeded { mtu },
+                    (3, 5) => IcmpErrorKind::SourceRouteFailed,
+                    (3, 9 | 10 | 13) => IcmpErrorKind::AdminProhibited,
+                    (3, _) => IcmpErrorKind::HostUnreachable,
+                    (4, _) => IcmpErrorKind::SourceQuench,
+                    (11, _) => IcmpErrorKind::TimeExceeded,
+                    _ => IcmpErrorKind::ParameterProblem,
+                };
+                let local = SocketAddrV4::new(q.src, sport);
+                let remote = SocketAddrV4::new(q.dst, dport);
+                self.tcp
+                    .icmp_error(now, local, remote, SeqNumber(seq), kind);
+            }
             Protocol::Icmp if q.l4[0] == 8 => {
                 let ident = u16::from_be_bytes([q.l4[4], q.l4[5]]);
                 let seq = u16::from_be_bytes([q.l4[6], q.l4[7]]);
@@ -352,6 +393,56 @@ impl Stack {
             }
             _ => {}
         }
+    }
+
+    fn process_tcp(
+        &mut self,
+        now: Instant,
+        ip: &ipw::Repr,
+        data: &[u8],
+        bcast: bool,
+        tx: &mut dyn Transmit,
+    ) {
+        let s = &mut self.stats.tcpw;
+        s.rx_segments += 1;
+        // RFC 9293 MUST-57: a segment to a broadcast or multicast address is
+        // silently discarded, never answered with a RST.
+        if bcast {
+            s.drop_broadcast += 1;
+            return;
+        }
+        let Ok(p) = tcpw::Packet::new_checked(data) else {
+            s.drop_truncated += 1;
+            return;
+        };
+        let repr = match tcpw::Repr::parse(&p, ip.src_addr, ip.dst_addr) {
+            Ok(r) => r,
+            Err(tcpw::Error::BadChecksum) => {
+                s.drop_bad_checksum += 1;
+                return;
+            }
+            Err(tcpw::Error::Truncated) => {
+                s.drop_truncated += 1;
+                return;
+            }
+            Err(_) => {
+                s.drop_malformed += 1;
+                return;
+            }
+        };
+        let ttl = self.iface.ttl;
+        let mut out = Out {
+            iface: &self.iface,
+            eg: &mut self.eg,
+            stats: &mut self.stats,
+        };
+        self.tcp.process(
+            now,
+            ip.src_addr,
+            ip.dst_addr,
+            &repr,
+            &mut |src, dst, seg| out.emit_tcp(now, tx, ttl, src, dst, seg),
+        );
     }
 
     fn process_udp(
@@ -428,6 +519,7 @@ fn count_ip_error(s: &mut super::stats::IpStats, e: ipw::Error) {
 /// raw bytes rather than demanding a whole packet.
 struct Quoted<'a> {
     src: Ipv4Addr,
+    dst: Ipv4Addr,
     protocol: Protocol,
     l4: &'a [u8],
 }
@@ -440,8 +532,10 @@ impl<'a> Quoted<'a> {
             return None;
         }
         let src = Ipv4Addr::new(q[12], q[13], q[14], q[15]);
+        let dst = Ipv4Addr::new(q[16], q[17], q[18], q[19]);
         Some(Quoted {
             src,
+            dst,
             protocol: Protocol::from(q[9]),
             l4: &q[ihl..ihl + 8],
         })

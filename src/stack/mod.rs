@@ -18,6 +18,7 @@ use crate::icmp::ping::{PingEvent, PingRequest, PingSocket};
 use crate::icmp::ratelimit::TokenBucket;
 use crate::ip::cidr::Ipv4Cidr;
 use crate::ip::frag::{Reassembler, ReassemblyConfig};
+use crate::tcp::{ConnHandle, ListenHandle, Tcp, TcpConfig, TcpError};
 use crate::time::{Duration, Instant};
 use crate::udp::socket::{UdpConfig, UdpSocket, UdpSocketStats};
 use core::net::{Ipv4Addr, SocketAddrV4};
@@ -47,6 +48,8 @@ pub struct Config {
     pub icmp_error_rate: u32,
     pub icmp_error_burst: u32,
     pub udp: UdpConfig,
+    /// TCP's configuration; its `mss` is set from `mtu`.
+    pub tcp: TcpConfig,
     /// Frames taken from the device per poll.
     pub rx_batch: usize,
     /// Sockets of each kind at most.
@@ -74,6 +77,7 @@ impl Config {
             icmp_error_rate: 100,
             icmp_error_burst: 50,
             udp: UdpConfig::default(),
+            tcp: TcpConfig::default(),
             rx_batch: 64,
             max_sockets: 65536,
             ephemeral_ports: (49152, 65535),
@@ -236,6 +240,7 @@ pub struct Stack {
     pings: Slab<PingSocket>,
     ping_idents: HashMap<u16, usize>,
     ping_dirty: Vec<usize>,
+    tcp: Tcp,
     rng: ChaCha20Rng,
     config: Config,
     started: bool,
@@ -277,6 +282,11 @@ impl Stack {
             ));
         }
         let mut rng = ChaCha20Rng::from_seed(config.seed);
+        let mut tcp_seed = [0u8; 32];
+        rng.fill_bytes(&mut tcp_seed);
+        let mut tcp_config = config.tcp.clone();
+        // RFC 9293 §3.7.1: the MSS we announce is the MTU less 40.
+        tcp_config.mss = (config.mtu - 40) as u16;
         let eg = Egress {
             arp: NeighborCache::new(config.arp.clone()),
             next_ident: rng.next_u32() as u16,
@@ -304,6 +314,7 @@ impl Stack {
             pings: Slab::default(),
             ping_idents: HashMap::new(),
             ping_dirty: Vec::new(),
+            tcp: Tcp::new(tcp_config, tcp_seed),
             rng,
             config,
             started: false,
@@ -353,6 +364,7 @@ impl Stack {
         s.arp.pending_packets = self.eg.arp.pending_packets() as u64;
         s.ip.reasm_datagrams = self.frag.datagrams_in_progress() as u64;
         s.ip.reasm_bytes = self.frag.bytes_held() as u64;
+        self.tcp.stats().for_each(&mut |n, v| s.tcp.push((n, v)));
         s
     }
 
@@ -410,6 +422,7 @@ impl Stack {
         let tx = dev.transmitter();
         self.run_timers(now, tx);
         self.flush_sockets(now, tx);
+        self.poll_tcp(now, tx);
         dev.flush(now)?;
         Ok(n)
     }
@@ -428,6 +441,7 @@ impl Stack {
         }
         consider(self.eg.arp.next_deadline());
         consider(self.frag.next_deadline());
+        consider(self.tcp.poll_at());
         consider(self.eg.announce.iter().map(|a| a.1).min());
         at
     }
@@ -608,6 +622,41 @@ impl Stack {
         self.udp_ports.remove(&sock.local.port());
         self.udp_dirty.retain(|&i| i != h.index);
         Ok(())
+    }
+
+    // ---- TCP -----------------------------------------------------------------
+
+    /// The TCP engine: listeners, connections and their calls (`accept`,
+    /// `send`, `recv`, `close`, `readiness`, `conn_stats`, ...).
+    pub fn tcp(&mut self) -> &mut Tcp {
+        &mut self.tcp
+    }
+
+    pub fn tcp_ref(&self) -> &Tcp {
+        &self.tcp
+    }
+
+    /// Listen on `port` of every local address.
+    pub fn tcp_listen(&mut self, port: u16, backlog: usize) -> Result<ListenHandle, TcpError> {
+        self.tcp
+            .listen(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port), backlog)
+    }
+
+    /// Open a connection to `remote` from the local address on its subnet
+    /// and an ephemeral port (RFC 6056).
+    pub fn tcp_connect(
+        &mut self,
+        now: Instant,
+        remote: SocketAddrV4,
+    ) -> Result<ConnHandle, TcpError> {
+        if self.iface.route(*remote.ip()).is_err() {
+            return Err(TcpError::NetUnreachable);
+        }
+        let src = self
+            .iface
+            .source_for(*remote.ip())
+            .ok_or(TcpError::InvalidArgument("the stack has no address"))?;
+        self.tcp.connect(now, SocketAddrV4::new(src, 0), remote)
     }
 
     // ---- Ping sockets ------------------------------------------------------

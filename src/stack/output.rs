@@ -10,6 +10,7 @@ use crate::eth::{self, EtherType, MacAddr};
 use crate::icmp::ping::pattern_byte;
 use crate::icmp::wire as icmpw;
 use crate::ip::wire::{self as ipw, Protocol};
+use crate::tcp::wire as tcpw;
 use crate::time::{Duration, Instant};
 use crate::udp::wire as udpw;
 use core::net::Ipv4Addr;
@@ -156,6 +157,43 @@ impl Out<'_> {
         )?;
         self.stats.ip.tx_packets += 1;
         Ok(())
+    }
+
+    /// Send one TCP segment for the engine. Returns false only when the
+    /// device has no TX room (the engine retries at the next poll); a
+    /// segment lost to routing or ARP counts as sent, as wire loss would.
+    pub fn emit_tcp(
+        &mut self,
+        now: Instant,
+        tx: &mut dyn Transmit,
+        ttl: u8,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        seg: &tcpw::Repr<'_>,
+    ) -> bool {
+        // DF: segments are sized by MSS to fit, and path MTU discovery
+        // (RFC 1191) needs it.
+        let h = IpTx {
+            src,
+            dst,
+            protocol: Protocol::Tcp,
+            ttl,
+            dont_frag: true,
+        };
+        let r = self.send_ip(now, tx, h, seg.buffer_len(), &mut |b| {
+            seg.emit(&mut tcpw::Packet::new_unchecked(b), src, dst)
+        });
+        match r {
+            Ok(()) => {
+                self.stats.tcpw.tx_segments += 1;
+                true
+            }
+            Err(Error::Exhausted) => false,
+            Err(_) => {
+                self.stats.tcpw.tx_dropped += 1;
+                true
+            }
+        }
     }
 
     /// A frame with our Ethernet header; `fill` gets the whole frame and must
@@ -432,6 +470,18 @@ impl Stack {
                 out.send_icmp_error(now, tx, &orig, first, false, err);
             });
         }
+    }
+
+    pub(super) fn poll_tcp(&mut self, now: Instant, tx: &mut dyn Transmit) {
+        let ttl = self.iface.ttl;
+        let mut out = Out {
+            iface: &self.iface,
+            eg: &mut self.eg,
+            stats: &mut self.stats,
+        };
+        self.tcp.poll(now, &mut |src, dst, seg| {
+            out.emit_tcp(now, tx, ttl, src, dst, seg)
+        });
     }
 
     pub(super) fn flush_sockets(&mut self, now: Instant, tx: &mut dyn Transmit) {

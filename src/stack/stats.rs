@@ -65,6 +65,14 @@ counters!(
     }
 );
 
+counters!(
+    /// TCP segments as the IP layer sees them; the engine's own counters
+    /// follow in the same `tcp` block.
+    TcpWireStats {
+        rx_segments, tx_segments, drop_truncated, drop_bad_checksum, drop_malformed, drop_broadcast, tx_dropped,
+    }
+);
+
 /// All counters of one stack.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -73,6 +81,9 @@ pub struct Stats {
     pub ip: IpStats,
     pub icmp: IcmpStats,
     pub udp: UdpStats,
+    pub tcpw: TcpWireStats,
+    /// The TCP engine's counters (`netstat -s` style), by name.
+    pub tcp: Vec<(&'static str, u64)>,
 }
 
 impl Stats {
@@ -83,6 +94,10 @@ impl Stats {
         self.ip.for_each(&mut |n, v| f("ip", n, v));
         self.icmp.for_each(&mut |n, v| f("icmp", n, v));
         self.udp.for_each(&mut |n, v| f("udp", n, v));
+        self.tcpw.for_each(&mut |n, v| f("tcp", n, v));
+        for (n, v) in &self.tcp {
+            f("tcp", n, *v);
+        }
     }
 
     /// Sum of every counter whose name starts with `drop_`.

@@ -294,7 +294,7 @@ impl Assembler {
                 if taken.contains(&i) {
                     continue;
                 }
-                if best.map_or(true, |b| r.stamp > self.ranges[b].stamp) {
+                if best.is_none_or(|b| r.stamp > self.ranges[b].stamp) {
                     best = Some(i);
                 }
             }

@@ -301,7 +301,7 @@ impl Tcp {
             && (t.orphaned || (t.passive && !t.in_accept_queue));
         if !free {
             if let Some(d) = t.next_deadline() {
-                if t.heap_at.map_or(true, |h| d < h) {
+                if t.heap_at.is_none_or(|h| d < h) {
                     t.heap_at = Some(d);
                     self.timers.push(d, slot, gen);
                 }
@@ -1074,7 +1074,7 @@ impl Tcp {
     ) {
         let full = self
             .listener_mut(lh)
-            .map_or(true, |l| l.queue.len() >= l.backlog);
+            .is_none_or(|l| l.queue.len() >= l.backlog);
         if full || self.nconns >= self.config.max_connections {
             self.stats.listen_overflows += 1;
             return;

@@ -2089,7 +2089,7 @@ impl Tcb {
         // (4) one rescue retransmission per recovery: "one segment of up to
         // SMSS octets that MUST include the highest outstanding unSACKed
         // sequence number".
-        if self.rescue_rxt.map_or(true, |r| self.snd_una > r) {
+        if self.rescue_rxt.is_none_or(|r| self.snd_una > r) {
             let top = data_end.min(self.snd_max);
             if top > self.snd_una {
                 let len = smss.min(top - self.snd_una);

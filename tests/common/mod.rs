@@ -211,6 +211,27 @@ impl Capture {
     }
 }
 
+impl Capture {
+    /// [`Capture::check`] with TCP checksums checked too, and TCP's own
+    /// expert errors (bad checksum, malformed options) counted as failures.
+    pub fn check_tcp(mut self) -> usize {
+        if let Some(p) = self.proc.take() {
+            p.finish();
+        }
+        let p = self.path.to_string_lossy().into_owned();
+        let bad = host::run(&[
+            "tshark", "-r", &p, "-o", "ip.check_checksum:TRUE", "-o", "tcp.check_checksum:TRUE", "--disable-protocol", "thrift",
+            "-Y", "_ws.malformed || _ws.expert.severity == error || tcp.checksum.status == \"Bad\" || ip.checksum.status == \"Bad\"",
+        ])
+        .expect("tshark");
+        assert!(bad.trim().is_empty(), "tshark flagged frames:\n{bad}");
+        host::run(&["tshark", "-r", &p, "-T", "fields", "-e", "frame.number"])
+            .expect("tshark")
+            .lines()
+            .count()
+    }
+}
+
 impl Drop for Capture {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);

@@ -2,6 +2,8 @@
 //! lab of network namespaces and watch it answer the Linux kernel.
 
 mod lab;
+mod tcp_apps;
+mod tcp_cmds;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -34,6 +36,10 @@ enum Cmd {
     Serve(ServeArgs),
     /// Send ICMP echo requests through the stack, like iputils ping.
     Ping(PingArgs),
+    /// Fetch an http:// URL through the stack (HTTP/1.1 GET).
+    Get(tcp_cmds::GetArgs),
+    /// Send N bytes to a TCP server and report throughput and retransmissions.
+    Send(tcp_cmds::SendArgs),
     /// Build network namespaces, run the stack on one end and drive real
     /// traffic from the Linux kernel on the other (needs root).
     Lab(lab::LabArgs),
@@ -133,6 +139,15 @@ struct ServeArgs {
     /// Echo UDP datagrams received on this port (repeatable).
     #[arg(long = "udp-echo", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     udp_echo: Vec<u16>,
+    /// Echo TCP connections on this port.
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    tcp_echo: Option<u16>,
+    /// Accept TCP connections on this port, read and drop, report throughput.
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    discard: Option<u16>,
+    /// Serve HTTP/1.1 on this port: GET /bytes/N and a status page at /.
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    http: Option<u16>,
     /// Print counters every SECS seconds (0: only at exit).
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     stats_interval: u64,
@@ -201,6 +216,8 @@ fn main() {
     let r = match cli.cmd {
         Cmd::Serve(a) => serve(a),
         Cmd::Ping(a) => ping(a).map(|ok| if ok { 0 } else { 1 }),
+        Cmd::Get(a) => tcp_cmds::get(a),
+        Cmd::Send(a) => tcp_cmds::send(a),
         Cmd::Lab(a) => lab::run(a),
     };
     match r {
@@ -375,6 +392,17 @@ fn serve(a: ServeArgs) -> Result<i32> {
             format!(", UDP echo on {:?}", a.udp_echo)
         }
     );
+    let mut services = tcp_apps::Services::new(&mut stack, a.tcp_echo, a.discard, a.http)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    for (what, port) in [
+        ("TCP echo", a.tcp_echo),
+        ("discard", a.discard),
+        ("HTTP", a.http),
+    ] {
+        if let Some(p) = port {
+            eprintln!("ringstack: {what} on port {p}");
+        }
+    }
     let interval = Duration::from_secs(a.stats_interval);
     let mut next_stats = dev::monotonic_now() + interval;
     let mut buf = vec![0u8; 65536];
@@ -389,6 +417,9 @@ fn serve(a: ServeArgs) -> Result<i32> {
                     tracing::debug!(%from, "udp echo: {e}");
                 }
             }
+        }
+        if !services.is_empty() {
+            busy |= services.step(now, &mut stack);
         }
         if a.stats_interval > 0 && now >= next_stats {
             print_stats(&stack, &*dev, a.prometheus);

@@ -1,0 +1,325 @@
+//! ringstack's TCP against the Linux kernel's, over a veth pair between two
+//! namespaces: curl, python's http.server and kernel sockets on one
+//! side, `ringstack serve --http/--tcp-echo/--discard`, `ringstack get` and
+//! `ringstack send` on the other; loss injected with nftables; tshark checks
+//! the wire.
+
+mod common;
+
+use common::*;
+use ringstack::dev::host;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Byte `i` of every body ringstack generates (src/bin/ringstack/tcp_apps.rs).
+fn body_byte(i: u64) -> u8 {
+    (i % 251) as u8
+}
+
+/// Read a stream to its end, checking every byte against the pattern.
+fn check_pattern(mut r: impl Read, expect_len: u64) -> u64 {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut pos = 0u64;
+    loop {
+        let n = r.read(&mut buf).expect("read body");
+        if n == 0 {
+            break;
+        }
+        for (i, &b) in buf[..n].iter().enumerate() {
+            assert_eq!(
+                b,
+                body_byte(pos + i as u64),
+                "byte {} differs",
+                pos + i as u64
+            );
+        }
+        pos += n as u64;
+    }
+    assert_eq!(pos, expect_len, "body length");
+    pos
+}
+
+/// Drop `pct` % of the frames ringstack sends, at the kernel's input.
+fn drop_from_stack(pct: u32) {
+    host::run(&["nft", "add", "table", "inet", "rsloss"]).unwrap();
+    host::run(&[
+        "nft",
+        "add",
+        "chain",
+        "inet",
+        "rsloss",
+        "in",
+        "{ type filter hook input priority 0 ; }",
+    ])
+    .unwrap();
+    let rule = format!("ip saddr {STACK_IP} numgen random mod 100 < {pct} drop");
+    let mut args = vec!["nft", "add", "rule", "inet", "rsloss", "in"];
+    args.extend(rule.split(' '));
+    host::run(&args).unwrap();
+}
+
+fn curl_bytes(drv: &[&str], n: u64, loss: u32) {
+    let net = Net::new();
+    let _server = net.serve(&[drv, &["--http", "80"]].concat());
+    if loss > 0 {
+        drop_from_stack(loss);
+    }
+    let t = Instant::now();
+    let mut curl = Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "120",
+            &format!("http://{STACK_IP}/bytes/{n}"),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let got = check_pattern(curl.stdout.take().unwrap(), n);
+    assert!(curl.wait().unwrap().success());
+    eprintln!(
+        "curl fetched {got} bytes from ringstack at {loss}% loss in {:?}",
+        t.elapsed()
+    );
+}
+
+macro_rules! on_drivers {
+    ($($name:ident),* $(,)?) => {
+        $(mod $name {
+            #[test]
+            fn xdp() {
+                super::$name(&["--driver", "xdp"]);
+            }
+            #[test]
+            fn packet() {
+                super::$name(&["--driver", "packet"]);
+            }
+        })*
+    };
+}
+
+on_drivers!(
+    curl_fetches_100_mb_from_ringstack_http,
+    curl_fetches_through_1_and_5_percent_loss,
+    ringstack_get_fetches_100_mb_from_a_kernel_http_server,
+    kernel_client_echoes_10_mb_through_ringstack_tcp_echo,
+    ringstack_send_to_a_kernel_tcp_sink,
+    a_thousand_concurrent_connections,
+    client_killed_mid_transfer_frees_the_connection,
+    closed_port_answers_rst,
+    the_wire_is_clean,
+);
+
+fn curl_fetches_100_mb_from_ringstack_http(drv: &[&str]) {
+    skip_unless!("ip", "ping", "ethtool", "curl");
+    curl_bytes(drv, 100 << 20, 0);
+}
+
+fn curl_fetches_through_1_and_5_percent_loss(drv: &[&str]) {
+    skip_unless!("ip", "ping", "ethtool", "curl", "nft");
+    curl_bytes(drv, 10 << 20, 1);
+    curl_bytes(drv, 5 << 20, 5);
+}
+
+fn ringstack_get_fetches_100_mb_from_a_kernel_http_server(drv: &[&str]) {
+    skip_unless!("ip", "ethtool", "python3", "sha256sum");
+    let net = Net::new();
+    let dir = std::env::temp_dir().join(format!("rs-http-{}", net.pair.ns_b));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut f = std::fs::File::create(dir.join("big")).unwrap();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut chunk = vec![0u8; 1 << 20];
+    for _ in 0..100 {
+        for b in chunk.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        f.write_all(&chunk).unwrap();
+    }
+    drop(f);
+    let server = Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            "8000",
+            "--bind",
+            KERNEL_IP,
+            "--directory",
+        ])
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = Proc(Some(server));
+    std::thread::sleep(Duration::from_millis(500));
+    let out = dir.join("fetched");
+    let p = net.ringstack(
+        "get",
+        &[
+            drv,
+            &[
+                &format!("http://{KERNEL_IP}:8000/big"),
+                "-o",
+                out.to_str().unwrap(),
+            ],
+        ]
+        .concat(),
+    );
+    let (log, ok) = p.wait(Duration::from_secs(180));
+    assert!(ok, "ringstack get failed:\n{log}");
+    let sum = |p: &std::path::Path| {
+        host::run(&["sha256sum", p.to_str().unwrap()])
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        sum(&dir.join("big")),
+        sum(&out),
+        "SHA-256 of the fetched file"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn kernel_client_echoes_10_mb_through_ringstack_tcp_echo(drv: &[&str]) {
+    skip_unless!("ip", "ping", "ethtool");
+    let net = Net::new();
+    let _server = net.serve(&[drv, &["--tcp-echo", "7"]].concat());
+    let mut s = TcpStream::connect((STACK_IP, 7)).expect("connect to ringstack");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let data: Vec<u8> = (0..(10u64 << 20)).map(|i| body_byte(i * 7)).collect();
+    let mut w = s.try_clone().unwrap();
+    let d2 = data.clone();
+    let writer = std::thread::spawn(move || {
+        w.write_all(&d2).unwrap();
+        w.shutdown(std::net::Shutdown::Write).unwrap();
+    });
+    let mut back = Vec::with_capacity(data.len());
+    s.read_to_end(&mut back).expect("echo");
+    writer.join().unwrap();
+    assert!(
+        back == data,
+        "echoed {} of {} bytes, or different bytes",
+        back.len(),
+        data.len()
+    );
+}
+
+fn ringstack_send_to_a_kernel_tcp_sink(drv: &[&str]) {
+    skip_unless!("ip", "ethtool");
+    let net = Net::new();
+    let listener = std::net::TcpListener::bind((KERNEL_IP, 9000)).unwrap();
+    let n: u64 = 50 << 20;
+    let reader = std::thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        check_pattern(s, n)
+    });
+    let p = net.ringstack(
+        "send",
+        &[
+            drv,
+            &[&format!("{KERNEL_IP}:9000"), "--bytes", &n.to_string()],
+        ]
+        .concat(),
+    );
+    let (log, ok) = p.wait(Duration::from_secs(120));
+    assert!(ok, "ringstack send failed:\n{log}");
+    assert!(log.contains(&format!("sent {n} bytes")), "{log}");
+    assert_eq!(reader.join().unwrap(), n);
+}
+
+fn a_thousand_concurrent_connections(drv: &[&str]) {
+    skip_unless!("ip", "ping", "ethtool");
+    let net = Net::new();
+    let _server = net.serve(&[drv, &["--tcp-echo", "7"]].concat());
+    let mut conns: Vec<TcpStream> = (0..1000)
+        .map(|i| {
+            let s =
+                TcpStream::connect((STACK_IP, 7)).unwrap_or_else(|e| panic!("connection {i}: {e}"));
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            s
+        })
+        .collect();
+    for (i, s) in conns.iter_mut().enumerate() {
+        s.write_all(format!("hello {i:04}").as_bytes()).unwrap();
+    }
+    for (i, s) in conns.iter_mut().enumerate() {
+        let mut b = [0u8; 10];
+        s.read_exact(&mut b)
+            .unwrap_or_else(|e| panic!("echo on connection {i}: {e}"));
+        assert_eq!(&b, format!("hello {i:04}").as_bytes());
+    }
+}
+
+fn client_killed_mid_transfer_frees_the_connection(drv: &[&str]) {
+    skip_unless!("ip", "ping", "ethtool", "curl");
+    let net = Net::new();
+    let server = net.serve(&[drv, &["--http", "80"]].concat());
+    let mut curl = Command::new("curl")
+        .args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "--limit-rate",
+            "2M",
+            &format!("http://{STACK_IP}/bytes/{}", 1u64 << 30),
+        ])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    curl.kill().unwrap();
+    let _ = curl.wait();
+    // The kernel answers what we send next with RST; the stack frees the
+    // connection and still serves new ones.
+    std::thread::sleep(Duration::from_millis(1000));
+    let mut s = TcpStream::connect((STACK_IP, 80)).unwrap();
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let mut page = String::new();
+    s.read_to_string(&mut page).unwrap();
+    assert!(page.starts_with("HTTP/1.1 200 OK"), "{page}");
+    assert!(
+        page.contains("tcp connections: 1"),
+        "only the status request's connection is left:\n{page}"
+    );
+    let counters = server.finish();
+    assert!(counter(&counters, "tcp", "estab_resets") >= 1, "{counters}");
+}
+
+fn closed_port_answers_rst(drv: &[&str]) {
+    skip_unless!("ip", "ping", "ethtool");
+    let net = Net::new();
+    let _server = net.serve(drv);
+    let e = TcpStream::connect_timeout(
+        &format!("{STACK_IP}:4321").parse().unwrap(),
+        Duration::from_secs(5),
+    )
+    .expect_err("nothing listens");
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}");
+}
+
+fn the_wire_is_clean(drv: &[&str]) {
+    skip_unless!("ip", "ping", "ethtool", "curl", "tcpdump", "tshark");
+    let net = Net::new();
+    let _server = net.serve(&[drv, &["--http", "80"]].concat());
+    let cap = net.capture();
+    let out = host::run(&[
+        "curl",
+        "-sS",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &format!("http://{STACK_IP}/bytes/3000000"),
+    ])
+    .unwrap();
+    assert_eq!(out, "200");
+    let frames = cap.check_tcp();
+    assert!(frames > 100, "{frames} frames");
+}
