@@ -178,6 +178,11 @@ pub struct Tcb {
 
     // What transmit owes.
     ack_now: bool,
+    /// An ACK that must not wait for the end of the batch: the duplicate
+    /// ACK for an out-of-order segment, or the ACK of a filled gap. Each
+    /// duplicate ACK is the sender's loss signal (RFC 5681 §4.2), so these
+    /// are not aggregated.
+    ack_immediate: bool,
     need_syn: bool,
 
     // Loss recovery.
@@ -307,6 +312,7 @@ impl Tcb {
             last_rx: now,
             last_tx: now,
             ack_now: false,
+            ack_immediate: false,
             need_syn: true,
             dupacks: 0,
             recover: iss,
@@ -1029,6 +1035,10 @@ impl Tcb {
             State::Established | State::FinWait1 | State::FinWait2
         ) {
             self.receive_text(now, cfg, seg, stats);
+            if self.ack_immediate {
+                self.ack_immediate = false;
+                self.send_ack(now, emit, stats);
+            }
         } else if (!seg.payload.is_empty() || seg.fin) && seg.seq_number + seg_len > self.rcv_nxt {
             // CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT: "This should not
             // occur since a FIN has been received from the remote side.
@@ -1506,6 +1516,7 @@ impl Tcb {
                     // RFC 5681 §4.2: "an immediate ACK ... when the segment
                     // fills in all or part of a gap in the sequence space".
                     self.ack_now = true;
+                    self.ack_immediate = true;
                 } else {
                     self.unacked_bytes += n;
                     // SHLD-19: ACK at least every second full-sized segment;
@@ -1531,6 +1542,7 @@ impl Tcb {
                 // RFC 5681 §4.2: "A TCP receiver SHOULD send an immediate
                 // duplicate ACK when an out-of-order segment arrives."
                 self.ack_now = true;
+                self.ack_immediate = true;
             }
         } else if seg.payload.len() + usize::from(seg.fin) > 0 && !fin {
             // A pure duplicate: ACK it at once so the sender's timer learns.
