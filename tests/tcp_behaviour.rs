@@ -146,6 +146,35 @@ fn syn_retries_then_timed_out_and_connect_timeout() {
 }
 
 #[test]
+fn default_syn_retransmission_lasts_at_least_three_minutes() {
+    // MUST-23: "R2 for a SYN segment MUST be set large enough to provide
+    // retransmission of the segment for at least 3 minutes."
+    let mut net = Net::new(TcpConfig::default(), cfg(), link_ms(10), 5);
+    net.capture = Some(Vec::new());
+    net.filter = Some(Box::new(|_, _, _| false));
+    let t0 = net.now;
+    let c = net.a.connect(net.now, sa(A, 0), sa(B, 80)).unwrap();
+    net.run_for(Duration::from_secs(179));
+    assert_eq!(
+        net.a.state(c),
+        Ok(State::SynSent),
+        "still trying after 179 s"
+    );
+    net.run_for(Duration::from_secs(200));
+    let last_syn = net
+        .capture
+        .as_ref()
+        .unwrap()
+        .iter()
+        .filter(|(_, s)| s.repr().syn)
+        .map(|(t, _)| (*t - t0).total_millis())
+        .max();
+    assert!(last_syn >= Some(120_000), "last SYN at {last_syn:?} ms");
+    let mut b = [0u8; 1];
+    assert_eq!(net.a.recv(c, &mut b), Err(TcpError::TimedOut));
+}
+
+#[test]
 fn karn_no_rtt_sample_from_a_retransmitted_segment() {
     // MUST-18 / RFC 6298 §3: "RTT samples MUST NOT be made using segments
     // that were retransmitted".

@@ -51,6 +51,9 @@ pub struct TcpConfig {
     /// deviation that the RFC allows as a local policy on fast networks.
     pub rto_min: Duration,
     pub rto_max: Duration,
+    /// R2 for a SYN (RFC 9293 §3.8.3). MUST-23: "large enough to provide
+    /// retransmission of the segment for at least 3 minutes"; 7 retries with
+    /// doubling from 1 s span 255 s (Linux's 6 span only 127 s).
     pub syn_retries: u32,
     /// R2 for data (RFC 9293 §3.8.3): after this many retransmissions of the
     /// same segment the connection is aborted with `TimedOut`.
@@ -96,7 +99,7 @@ impl Default for TcpConfig {
             rto_initial: Duration::from_secs(1),
             rto_min: Duration::from_millis(200),
             rto_max: Duration::from_secs(60),
-            syn_retries: 6,
+            syn_retries: 7,
             data_retries: 15,
             connect_timeout: None,
             delayed_ack: Duration::from_millis(40),
