@@ -3,14 +3,15 @@
 //! must still answer the kernel's ping and UDP echo, have counted the drops,
 //! and hold no more memory than its caps allow.
 //!
-//! TCP attacks (SYN flood, flag combinations, RFC 5961 injection) join this
-//! suite when the TCP engine lands.
+//! TCP attacks run against `--http 80` and `--tcp-echo 7`: after each, a
+//! kernel client must still fetch a page over a fresh connection.
 
 mod common;
 
 use common::{counter, ping_summary, Proc, BIN, KERNEL_IP, STACK_IP};
 use ringstack::dev::host::{self, VethPair};
-use std::net::UdpSocket;
+use std::io::{Read, Write};
+use std::net::{TcpStream, UdpSocket};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -41,6 +42,22 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 fn still_answers() {
+    // A fresh TCP connection is served.
+    let mut s = TcpStream::connect_timeout(
+        &format!("{STACK_IP}:80").parse().unwrap(),
+        Duration::from_secs(10),
+    )
+    .expect("TCP connect after the attack");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET /bytes/100000 HTTP/1.0\r\n\r\n").unwrap();
+    let mut page = Vec::new();
+    s.read_to_end(&mut page)
+        .expect("HTTP response after the attack");
+    assert!(
+        page.starts_with(b"HTTP/1.1 200 OK") && page.len() > 100_000,
+        "{} bytes",
+        page.len()
+    );
     let out = host::run(&["ping", "-c", "5", "-i", "0.05", "-W", "2", STACK_IP])
         .expect("ping after the attack");
     assert_eq!(ping_summary(&out), (5, 5), "{out}");
@@ -54,6 +71,16 @@ fn still_answers() {
 
 /// Run one scenario against a fresh stack; returns the stack's counters.
 fn attack(scenario: &str) -> String {
+    attack_with(scenario, |_| (Vec::new(), ()), |_| ())
+}
+
+/// `setup` runs once the stack is up and returns extra arguments for the
+/// scapy script; `during` runs after the attack, before the common checks.
+fn attack_with<S>(
+    scenario: &str,
+    setup: impl FnOnce(&VethPair) -> (Vec<String>, S),
+    during: impl FnOnce(S),
+) -> String {
     let tag = format!("a{}", SEQ.fetch_add(1, Ordering::Relaxed));
     let pair = VethPair::create(&tag, &format!("{KERNEL_IP}/24")).expect("namespaces");
     host::enter_netns(&pair.ns_b).unwrap();
@@ -69,6 +96,10 @@ fn attack(scenario: &str) -> String {
             KERNEL_IP,
             "--udp-echo",
             "7",
+            "--tcp-echo",
+            "7",
+            "--http",
+            "80",
             "--driver",
             "packet",
         ])
@@ -91,9 +122,12 @@ fn attack(scenario: &str) -> String {
         .nth(1)
         .expect("neighbour entry")
         .to_string();
-    let out = host::run(&["python3", SCRIPT, scenario, &pair.if_b, STACK_IP, &mac])
-        .expect("scapy attack");
+    let (extra, state) = setup(&pair);
+    let mut args = vec!["python3", SCRIPT, scenario, &pair.if_b, STACK_IP, &mac];
+    args.extend(extra.iter().map(String::as_str));
+    let out = host::run(&args).expect("scapy attack");
     assert!(out.starts_with("sent "), "{out}");
+    during(state);
     still_answers();
     let rss_after = rss_kib(pid);
     let counters = server.finish();
@@ -189,3 +223,54 @@ attack_test!(icmp_errors_quoting_us, |c| assert!(
     counter(&c, "icmp", "rx_errors") >= 4_000,
     "{c}"
 ));
+attack_test!(syn_flood, |c| {
+    assert!(
+        counter(&c, "tcp", "syn_cookies_sent") > 0,
+        "a full SYN queue must fall back to cookies: {c}"
+    );
+});
+attack_test!(tcp_flags_and_options, |c| {
+    assert!(
+        counter(&c, "tcp", "drop_malformed") + counter(&c, "tcp", "in_errs") > 0,
+        "{c}"
+    );
+    assert!(counter(&c, "tcp", "out_rsts") > 0, "{c}");
+});
+
+#[test]
+fn blind_rst_syn_injection() {
+    if let Some(why) = skip() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    // RFC 5961: RSTs and SYNs with guessed sequence numbers must not tear
+    // down a live connection; in-window ones earn a challenge ACK.
+    let c = attack_with(
+        "blind_rst_syn_injection",
+        |_| {
+            let s = TcpStream::connect((STACK_IP, 7)).expect("connect to the echo port");
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let port = s.local_addr().unwrap().port();
+            (
+                vec![KERNEL_IP.to_string(), port.to_string(), "7".to_string()],
+                s,
+            )
+        },
+        |mut s: TcpStream| {
+            s.write_all(b"still connected?").unwrap();
+            let mut b = [0u8; 16];
+            s.read_exact(&mut b)
+                .expect("the connection survived the injection");
+            assert_eq!(&b, b"still connected?");
+        },
+    );
+    assert!(
+        counter(&c, "tcp", "challenge_acks")
+            + counter(&c, "tcp", "challenge_acks_suppressed")
+            + counter(&c, "tcp", "drop_bad_rst")
+            + counter(&c, "tcp", "drop_out_of_window")
+            > 0,
+        "{c}"
+    );
+    assert_eq!(counter(&c, "tcp", "estab_resets"), 0, "{c}");
+}

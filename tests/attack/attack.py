@@ -11,10 +11,11 @@ under its caps.
 import random
 import sys
 
-from scapy.all import ARP, ICMP, IP, UDP, Ether, Raw, conf, get_if_hwaddr, sendp
+from scapy.all import ARP, ICMP, IP, TCP, UDP, Ether, Raw, conf, get_if_hwaddr, sendp
 
 conf.verb = 0
 scenario, iface, stack_ip, stack_mac = sys.argv[1:5]
+extra = sys.argv[5:]
 me = get_if_hwaddr(iface)
 rnd = random.Random(1)
 net = stack_ip.rsplit(".", 2)[0]  # the stack runs on a /16: 198.18.x.y
@@ -114,6 +115,31 @@ elif scenario == "icmp_errors_quoting_us":
         quoted = IP(src=stack_ip, dst=rand_host(), proto=17) / UDP(sport=7, dport=rnd.randrange(1, 65536))
         t, c = [(3, 3), (3, 1), (3, 4), (11, 0), (12, 0)][i % 5]
         frames.append(eth() / IP(src=rand_host(), dst=stack_ip) / ICMP(type=t, code=c) / Raw(bytes(quoted)[:28]))
+elif scenario == "syn_flood":
+    # Spoofed SYNs from thousands of on-link sources to the HTTP port: the
+    # SYN queue fills and SYN cookies take over (RFC 4987).
+    for i in range(10000):
+        frames.append(eth() / IP(src=rand_host(), dst=stack_ip) / TCP(sport=rnd.randrange(1024, 65536), dport=80, flags="S", seq=rnd.randrange(2**32), options=[("MSS", 1460)]))
+elif scenario == "tcp_flags_and_options":
+    # Every flag combination, to the open port and to a closed one, plus
+    # malformed option lists.
+    src = f"{net}.0.1"
+    for flags in range(256):
+        for dport in (80, 4444):
+            frames.append(eth() / IP(src=src, dst=stack_ip) / TCP(sport=40000 + flags, dport=dport, flags=flags, seq=rnd.randrange(2**32), ack=rnd.randrange(2**32)) / Raw(b"x" * (flags % 3)))
+    bad_options = [b"\x02\x00", b"\x02\x01\x05", b"\x03\x10\x07", b"\x08\x03\x00", b"\x05\x05\x00\x00\x00", b"\xfe\x28" + b"\x00" * 38, b"\x02"]
+    for i in range(2000):
+        opt = bad_options[i % len(bad_options)]
+        opt = opt + b"\x00" * ((4 - len(opt) % 4) % 4)
+        t = TCP(sport=50000 + i % 1000, dport=80, flags="S", seq=i, dataofs=5 + len(opt) // 4)
+        frames.append(eth() / IP(src=src, dst=stack_ip, proto=6) / Raw(bytes(t)[:20] + opt))
+elif scenario == "blind_rst_syn_injection":
+    # A blind attacker knows the 4-tuple of a live connection (extra: client
+    # ip, client port, server port) but not its sequence numbers.
+    cip, cport, sport = extra[0], int(extra[1]), int(extra[2])
+    for i in range(4000):
+        f = "R" if i % 2 == 0 else "S"
+        frames.append(eth() / IP(src=cip, dst=stack_ip) / TCP(sport=cport, dport=sport, flags=f, seq=rnd.randrange(2**32)))
 else:
     sys.exit(f"unknown scenario {scenario}")
 send(frames)
