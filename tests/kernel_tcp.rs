@@ -156,7 +156,15 @@ fn ringstack_get_fetches_100_mb_from_a_kernel_http_server(drv: &[&str]) {
         .spawn()
         .unwrap();
     let _server = Proc(Some(server));
-    std::thread::sleep(Duration::from_millis(500));
+    // python takes a while to start under load: wait until it listens.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect((KERNEL_IP, 8000)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "python http.server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let out = dir.join("fetched");
     let p = net.ringstack(
         "get",

@@ -390,7 +390,13 @@ fn get_from_kernel(exe: &str, pair: &VethPair, driver: &str) -> Result<String> {
         .spawn()
         .context("starting python3 -m http.server")?;
     let server = Proc(Some(server));
-    std::thread::sleep(Duration::from_millis(700));
+    // python takes a while to start under load: wait until it listens.
+    let listening = wait_until(Duration::from_secs(20), || {
+        std::net::TcpStream::connect((KERNEL_ADDR, 8000)).is_ok()
+    });
+    if !listening {
+        bail!("python3 -m http.server did not start within 20 s");
+    }
     let out = dir.join("fetched");
     let r = host::run(&[
         "ip",
