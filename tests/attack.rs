@@ -273,4 +273,8 @@ fn blind_rst_syn_injection() {
         "{c}"
     );
     assert_eq!(counter(&c, "tcp", "estab_resets"), 0, "{c}");
+    assert!(
+        counter(&c, "tcp", "icmp_ignored") >= 1000,
+        "ICMP errors with guessed sequence numbers are ignored: {c}"
+    );
 }

@@ -140,6 +140,12 @@ elif scenario == "blind_rst_syn_injection":
     for i in range(4000):
         f = "R" if i % 2 == 0 else "S"
         frames.append(eth() / IP(src=cip, dst=stack_ip) / TCP(sport=cport, dport=sport, flags=f, seq=rnd.randrange(2**32)))
+    # ICMP errors quoting the connection with guessed sequence numbers
+    # (RFC 5927: accept only if the quoted sequence number is in flight).
+    for i in range(2000):
+        quoted = IP(src=stack_ip, dst=cip) / TCP(sport=sport, dport=cport, seq=rnd.randrange(2**32))
+        t, c = [(3, 1), (3, 3), (3, 2), (3, 4), (11, 0)][i % 5]
+        frames.append(eth() / IP(src=rand_host(), dst=stack_ip) / ICMP(type=t, code=c, nexthopmtu=68) / Raw(bytes(quoted)[:28]))
 else:
     sys.exit(f"unknown scenario {scenario}")
 send(frames)
