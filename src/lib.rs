@@ -7,6 +7,19 @@
 //! `dev` touches the operating system.
 #![deny(unsafe_code)]
 
+/// `Display` and `std::error::Error` for an error enum whose `as_str()`
+/// names each variant (the same name its drop counter carries).
+macro_rules! error_via_as_str {
+    ($t:ty) => {
+        impl core::fmt::Display for $t {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl std::error::Error for $t {}
+    };
+}
+
 pub mod arp;
 pub mod dev;
 pub mod eth;

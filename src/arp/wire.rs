@@ -8,7 +8,6 @@
 //! +--------+--------+-----+-----+--------+-----+-----+-----+-----+
 //! ```
 
-use core::fmt;
 use core::net::Ipv4Addr;
 
 use crate::eth::MacAddr;
@@ -75,13 +74,7 @@ impl Error {
     }
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::error::Error for Error {}
+error_via_as_str!(Error);
 
 /// A read/write view of an ARP packet.
 #[derive(Debug, Clone, PartialEq, Eq)]

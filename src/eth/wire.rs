@@ -11,8 +11,6 @@
 //! The frame check sequence is not part of the buffer: every device we use
 //! strips it on receive and adds it on transmit.
 
-use core::fmt;
-
 use super::MacAddr;
 
 /// Length of an untagged Ethernet II header.
@@ -103,13 +101,7 @@ impl Error {
     }
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::error::Error for Error {}
+error_via_as_str!(Error);
 
 /// A read/write view of an Ethernet frame.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,8 +15,6 @@
 //! ICMP message (the IP payload, already cut to Total Length), and the
 //! checksum covers all of it.
 
-use core::fmt;
-
 use crate::ip::checksum;
 
 /// Length of the fixed part: type, code, checksum and four type-specific bytes.
@@ -165,13 +163,7 @@ impl Error {
     }
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::error::Error for Error {}
+error_via_as_str!(Error);
 
 /// A read/write view of an ICMP message; its extent is the whole buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]

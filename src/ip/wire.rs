@@ -21,7 +21,6 @@
 //! The buffer may run past Total Length (Ethernet pads short frames to 60
 //! bytes); everything here measures the datagram by Total Length.
 
-use core::fmt;
 use core::net::Ipv4Addr;
 
 use super::checksum;
@@ -109,13 +108,7 @@ impl Error {
     }
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::error::Error for Error {}
+error_via_as_str!(Error);
 
 /// A read/write view of an IPv4 datagram.
 #[derive(Debug, Clone, PartialEq, Eq)]

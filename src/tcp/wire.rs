@@ -67,7 +67,6 @@
 //! §2.2 that a window scale option "in a segment without a SYN bit should be
 //! ignored": ignoring them on non-SYN segments is the engine's job.
 
-use core::fmt;
 use core::net::Ipv4Addr;
 
 use super::seq::SeqNumber;
@@ -155,13 +154,7 @@ impl Error {
     }
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::error::Error for Error {}
+error_via_as_str!(Error);
 
 /// A read/write view of a TCP segment: the whole buffer is the segment.
 #[derive(Debug, Clone, PartialEq, Eq)]

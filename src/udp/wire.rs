@@ -14,7 +14,6 @@
 //!
 //! The buffer may run past Length; the datagram is what Length says.
 
-use core::fmt;
 use core::net::Ipv4Addr;
 
 use crate::ip::checksum;
@@ -55,13 +54,7 @@ impl Error {
     }
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::error::Error for Error {}
+error_via_as_str!(Error);
 
 /// A read/write view of a UDP datagram.
 #[derive(Debug, Clone, PartialEq, Eq)]
