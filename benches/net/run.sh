@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Network benchmarks for the fast path, all in one run on one namespace pair
 # with the two ends pinned to different cores:
-#   1. receive rate of 64-byte frames into the stack: AF_XDP (skb, drv) vs AF_PACKET
+#   1. receive rate of 64-byte frames into the stack: AF_PACKET with a
+#      TPACKET_V2 and a TPACKET_V3 ring vs AF_XDP (skb, drv)
 #   2. UDP echo transactions/s and RTT p50/p99 from a kernel client:
-#      ringstack AF_XDP vs ringstack AF_PACKET vs a kernel UDP echo socket.
+#      ringstack AF_XDP vs ringstack AF_PACKET (V2 and V3 rings, busy and
+#      blocking) vs a kernel UDP echo socket.
 # Each case runs RUNS times (default 3); the table shows the median and the
 # min-max spread. Needs root. Raw output goes to benches/net/last-run.log.
 #
-#   sudo benches/net/run.sh [RUNS]
+#   sudo [FRAMES=N] [TRIPS=N] benches/net/run.sh [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 runs=${1:-3}
@@ -18,7 +20,7 @@ log=benches/net/last-run.log
 
 scripts/install-deps.sh
 cargo build --release --locked --bin ringstack --example blast --example rx_rate --example udp_pingpong --example kernel_udp_echo 2>&1 | tail -1
-R=target/release
+R=${CARGO_TARGET_DIR:-target}/release
 A=rsbA$$; B=rsbB$$; VA=rsbva$$; VB=rsbvb$$
 pids=()
 cleanup() {
@@ -42,7 +44,7 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 wait_for() { for _ in $(seq 200); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "timed out waiting for '$2' in $1"; cat "$1"; return 1; }
 
 echo "== receive rate, $frames frames of 60 bytes" | tee -a "$log"
-for mode in packet xdp-skb xdp-drv; do
+for mode in packet-v2 packet-v3 xdp-skb xdp-drv; do
     for r in $(seq "$runs"); do
         out=$(mktemp)
         ip netns exec "$A" $SRV $R/examples/rx_rate "$mode" "$VA" 5 > "$out" 2>&1 &
@@ -57,7 +59,9 @@ done
 
 echo "== UDP echo, $trips round trips of 64 bytes" | tee -a "$log"
 pingpong() { ip netns exec "$B" $CLI $R/examples/udp_pingpong 198.18.0.2:7 "$trips" 64; }
-for variant in "xdp-busy:--driver xdp --xdp-attach drv --busy-poll" "xdp-blocking:--driver xdp --xdp-attach drv" "packet-busy:--driver packet --busy-poll"; do
+for variant in "xdp-busy:--driver xdp --xdp-attach drv --busy-poll" "xdp-blocking:--driver xdp --xdp-attach drv" \
+    "packet-v2-busy:--driver packet --packet-ring v2 --busy-poll" "packet-v2-blocking:--driver packet --packet-ring v2" \
+    "packet-v3-busy:--driver packet --packet-ring v3 --busy-poll" "packet-v3-blocking:--driver packet --packet-ring v3"; do
     name=${variant%%:*}; args=${variant#*:}
     for r in $(seq "$runs"); do
         out=$(mktemp)
