@@ -5,7 +5,8 @@
 //! `rx_rate xdp-skb|xdp-drv|packet|packet-v2|packet-v3 IFACE SECS`
 //!
 //! `packet` uses the driver's default RX ring; `packet-v2` and `packet-v3`
-//! pick TPACKET_V2 or TPACKET_V3.
+//! pick TPACKET_V2 or TPACKET_V3, each with its default geometry
+//! (`PacketConfig::new`); `PACKET_BLOCKS=N` overrides the block count.
 
 use ringstack::dev::{self, Device};
 use ringstack::stack::{Config, Stack};
@@ -25,10 +26,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "packet-v3" => RingVersion::V3,
                 _ => RingVersion::default(),
             };
-            let cfg = PacketConfig {
-                ring,
-                ..Default::default()
-            };
+            // PACKET_BLOCKS=N: ring of N blocks instead of the default.
+            let mut cfg = PacketConfig::new(ring);
+            if let Ok(n) = std::env::var("PACKET_BLOCKS") {
+                cfg.block_count = n.parse()?;
+            }
             Box::new(dev::packet::PacketDevice::open(&a[1], cfg)?)
         }
         m @ ("xdp-skb" | "xdp-drv") => {

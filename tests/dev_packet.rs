@@ -71,10 +71,7 @@ fn ring() -> RingVersion {
 }
 
 fn config() -> PacketConfig {
-    PacketConfig {
-        ring: ring(),
-        ..PacketConfig::default()
-    }
+    PacketConfig::new(ring())
 }
 
 #[test]

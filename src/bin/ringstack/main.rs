@@ -312,13 +312,10 @@ pub fn bring_up(net: &NetArgs) -> Result<(Box<dyn Device>, Stack)> {
 fn open_packet(net: &NetArgs) -> Result<dev::packet::PacketDevice> {
     use dev::packet::{PacketConfig, PacketDevice, RingVersion};
     let iface = &net.iface;
-    let mut config = PacketConfig {
-        ring: match net.packet_ring {
-            PacketRingArg::V2 => RingVersion::V2,
-            PacketRingArg::V3 => RingVersion::V3,
-        },
-        ..PacketConfig::default()
-    };
+    let mut config = PacketConfig::new(match net.packet_ring {
+        PacketRingArg::V2 => RingVersion::V2,
+        PacketRingArg::V3 => RingVersion::V3,
+    });
     // V2 slots must hold a whole frame: size them for the interface's MTU
     // (jumbo frames need larger slots than the default 2048 bytes).
     if let Ok(mtu) = dev::sys::if_mtu(iface) {
