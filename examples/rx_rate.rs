@@ -2,7 +2,11 @@
 //! report frames per second carried through the stack (Ethernet validation,
 //! dispatch, counters). Pair it with `blast` on the other end.
 //!
-//! `rx_rate xdp-skb|xdp-drv|packet IFACE SECS`
+//! `rx_rate xdp-skb|xdp-drv|packet|packet-v2|packet-v3 IFACE SECS`
+//!
+//! `packet` uses the driver's default RX ring; `packet-v2` and `packet-v3`
+//! pick TPACKET_V2 or TPACKET_V3, each with its default geometry
+//! (`PacketConfig::new`); `PACKET_BLOCKS=N` overrides the block count.
 
 use ringstack::dev::{self, Device};
 use ringstack::stack::{Config, Stack};
@@ -11,11 +15,24 @@ use std::time::{Duration, Instant};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let a: Vec<String> = std::env::args().skip(1).collect();
     if a.len() < 3 {
-        return Err("usage: rx_rate xdp-skb|xdp-drv|packet IFACE SECS".into());
+        return Err("usage: rx_rate xdp-skb|xdp-drv|packet|packet-v2|packet-v3 IFACE SECS".into());
     }
     let secs: f64 = a[2].parse()?;
     let mut d: Box<dyn Device> = match a[0].as_str() {
-        "packet" => Box::new(dev::packet::PacketDevice::open(&a[1], Default::default())?),
+        m @ ("packet" | "packet-v2" | "packet-v3") => {
+            use dev::packet::{PacketConfig, RingVersion};
+            let ring = match m {
+                "packet-v2" => RingVersion::V2,
+                "packet-v3" => RingVersion::V3,
+                _ => RingVersion::default(),
+            };
+            // PACKET_BLOCKS=N: ring of N blocks instead of the default.
+            let mut cfg = PacketConfig::new(ring);
+            if let Ok(n) = std::env::var("PACKET_BLOCKS") {
+                cfg.block_count = n.parse()?;
+            }
+            Box::new(dev::packet::PacketDevice::open(&a[1], cfg)?)
+        }
         m @ ("xdp-skb" | "xdp-drv") => {
             let attach = if m == "xdp-skb" {
                 dev::xdp::XdpAttach::Skb
@@ -30,7 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             };
             Box::new(dev::xdp::XdpDevice::open(&a[1], cfg)?)
         }
-        _ => return Err("driver must be xdp-skb, xdp-drv or packet".into()),
+        _ => return Err("driver must be xdp-skb, xdp-drv, packet, packet-v2 or packet-v3".into()),
     };
     let mac = ringstack::eth::MacAddr(d.caps().mac.ok_or("no MAC")?);
     let mut c = Config::new(mac, "198.18.0.2/24".parse()?);

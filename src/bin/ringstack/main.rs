@@ -51,7 +51,7 @@ pub enum Driver {
     Auto,
     /// AF_XDP: ringstack's own rings and XDP redirect program.
     Xdp,
-    /// AF_PACKET with a TPACKET_V3 receive ring.
+    /// AF_PACKET with a memory-mapped receive ring (see --packet-ring).
     Packet,
     /// A TAP device (created if it does not exist).
     Tap,
@@ -73,6 +73,24 @@ enum XdpAttachArg {
     Auto,
     Skb,
     Drv,
+}
+
+/// `--packet-ring`: the AF_PACKET receive ring's layout.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum PacketRingArg {
+    /// TPACKET_V2: each frame handed over as soon as it arrives (no latency floor).
+    V2,
+    /// TPACKET_V3: frames handed over a block at a time (full, or after 1 ms).
+    V3,
+}
+
+impl From<dev::packet::RingVersion> for PacketRingArg {
+    fn from(r: dev::packet::RingVersion) -> Self {
+        match r {
+            dev::packet::RingVersion::V2 => PacketRingArg::V2,
+            dev::packet::RingVersion::V3 => PacketRingArg::V3,
+        }
+    }
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -115,6 +133,9 @@ pub struct NetArgs {
     /// AF_XDP: start even if the interface has RX queues no socket is bound to.
     #[arg(long)]
     xdp_allow_unbound_queues: bool,
+    /// AF_PACKET: receive ring layout, per-frame (v2) or per-block (v3) handoff.
+    #[arg(long, value_enum, default_value_t = PacketRingArg::from(dev::packet::RingVersion::default()))]
+    packet_ring: PacketRingArg,
     /// Our MAC address (default: the interface's; a random local one on TAP).
     #[arg(long, value_parser = parse_mac)]
     mac: Option<MacAddr>,
@@ -258,7 +279,7 @@ fn random_seed() -> [u8; 32] {
 /// Open the device and build a stack on it.
 pub fn bring_up(net: &NetArgs) -> Result<(Box<dyn Device>, Stack)> {
     let mut dev: Box<dyn Device> = match net.driver {
-        Driver::Packet => Box::new(open_packet(&net.iface)?),
+        Driver::Packet => Box::new(open_packet(net)?),
         Driver::Tap => Box::new(
             dev::tap::TapDevice::open(&net.iface)
                 .with_context(|| format!("opening TAP {}", net.iface))?,
@@ -268,7 +289,7 @@ pub fn bring_up(net: &NetArgs) -> Result<(Box<dyn Device>, Stack)> {
             Ok(d) => Box::new(d),
             Err(e) => {
                 tracing::warn!("AF_XDP unavailable, falling back to AF_PACKET: {e:#}");
-                Box::new(open_packet(&net.iface)?)
+                Box::new(open_packet(net)?)
             }
         },
     };
@@ -305,9 +326,19 @@ pub fn bring_up(net: &NetArgs) -> Result<(Box<dyn Device>, Stack)> {
     Ok((dev, stack))
 }
 
-fn open_packet(iface: &str) -> Result<dev::packet::PacketDevice> {
-    dev::packet::PacketDevice::open(iface, Default::default())
-        .with_context(|| format!("opening AF_PACKET on {iface}"))
+fn open_packet(net: &NetArgs) -> Result<dev::packet::PacketDevice> {
+    use dev::packet::{PacketConfig, PacketDevice, RingVersion};
+    let iface = &net.iface;
+    let mut config = PacketConfig::new(match net.packet_ring {
+        PacketRingArg::V2 => RingVersion::V2,
+        PacketRingArg::V3 => RingVersion::V3,
+    });
+    // V2 slots must hold a whole frame: size them for the interface's MTU
+    // (jumbo frames need larger slots than the default 2048 bytes).
+    if let Ok(mtu) = dev::sys::if_mtu(iface) {
+        config = config.fit_mtu(mtu);
+    }
+    PacketDevice::open(iface, config).with_context(|| format!("opening AF_PACKET on {iface}"))
 }
 
 fn open_xdp(net: &NetArgs) -> Result<dev::xdp::XdpDevice> {
