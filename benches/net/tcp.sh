@@ -33,6 +33,7 @@ cleanup() {
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
     ip netns del "$A" 2>/dev/null || true
     ip netns del "$B" 2>/dev/null || true
+    rm -f "$log.cpu" "${sinklog:-}" "${sinklog:-}.check"
 }
 trap cleanup EXIT
 ip netns add "$A"; ip netns add "$B"
@@ -50,6 +51,11 @@ SRV="taskset -c 1"; CLI="taskset -c 0"
     echo "ringstack driver: $driver; bulk $bytes bytes per run; $trips round trips of 64 bytes per run"
 } | tee -a "$log"
 
+# CPU seconds (user, system) process $1 has used so far.
+tck=$(getconf CLK_TCK)
+cpu_of() { awk -v t="$tck" '{print $14 / t, $15 / t}' "/proc/$1/stat"; }
+cpu_delta() { echo "$1 $2" | awk '{printf "cpu %.2f user %.2f sys", $3 - $1, $4 - $2}'; }
+TIMEFORMAT="cpu %U user %S sys real %R"
 # Wait for a background process to print a line matching $2 (max 20 s).
 wait_for() { for _ in $(seq 200); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "timed out waiting for '$2' in $1"; cat "$1"; return 1; }
 # Wait until file $1 has more than $2 lines matching $3 (max 60 s).
@@ -78,11 +84,12 @@ for variant in "ringstack-blocking:" "ringstack-busy:--busy-poll"; do
     name=${variant%%:*}; args=${variant#*:}
     for r in $(seq "$runs"); do
         before=$(grep -c "bytes from" "$sinklog" || true)
-        # shellcheck disable=SC2086
-        ip netns exec "$A" $SRV $R/ringstack send --iface "$VA" --addr 198.18.0.2/24 $driver $args \
-            198.18.0.1:9000 --bytes "$bytes" >> "$log" 2>&1
+        # bash's time reports the CPU ringstack itself used (ip netns exec
+        # and taskset exec it in the same process).
+        { time ip netns exec "$A" $SRV $R/ringstack send --iface "$VA" --addr 198.18.0.2/24 $driver $args \
+            198.18.0.1:9000 --bytes "$bytes" >> "$log" 2>&1; } 2> "$log.cpu"
         wait_lines "$sinklog" "$before" "bytes from"
-        echo "bulk-tx $name run $r: $(grep "bytes from" "$sinklog" | tail -1)" | tee -a "$log"
+        echo "bulk-tx $name run $r: $(grep "bytes from" "$sinklog" | tail -1), ringstack $(cat "$log.cpu")" | tee -a "$log"
         ip netns exec "$B" ip neigh flush dev "$VB"
     done
 done
@@ -96,9 +103,10 @@ for variant in "ringstack-blocking:" "ringstack-busy:--busy-poll"; do
         ip netns exec "$A" $SRV $R/ringstack serve --iface "$VA" --addr 198.18.0.2/24 $driver $args --discard 9001 > "$out" 2>&1 &
         pids+=($!); p=$!
         wait_for "$out" "serving on"
+        c0=$(cpu_of "$p")
         ip netns exec "$B" $CLI $R/examples/tcp_kernel_send 198.18.0.2:9001 "$bytes" >> "$log" 2>&1
         wait_for "$out" "discard: .* bytes from"
-        echo "bulk-rx $name run $r: $(grep "discard: .* bytes from" "$out")" | tee -a "$log"
+        echo "bulk-rx $name run $r: $(grep "discard: .* bytes from" "$out"), ringstack $(cpu_delta "$c0" "$(cpu_of "$p")")" | tee -a "$log"
         kill -TERM "$p"; wait "$p" || true
         grep -E "retrans|rx_dropped|tx_exhausted" "$out" >> "$log" || true
         rm -f "$out"
@@ -163,18 +171,26 @@ python3 - "$log" <<'PY'
 import re, sys, statistics
 bulk, echo = {}, {}
 for line in open(sys.argv[1]):
-    m = re.match(r"(bulk-tx|bulk-rx) (\S+) run \d+: .*\(([\d.]+) Mbit/s\)", line)
-    if m: bulk.setdefault((m[1], m[2]), []).append(float(m[3]))
+    m = re.match(r"(bulk-tx|bulk-rx) (\S+) run \d+: .*?(\d+) bytes from .* in ([\d.]+) s \(([\d.]+) Mbit/s\)(?:.*ringstack cpu ([\d.]+) user ([\d.]+) sys(?: real ([\d.]+))?)?", line)
+    if m:
+        # CPU share of the ringstack process, (user + sys) over its whole
+        # life (send) or over the transfer (serve --discard, CPU sampled
+        # before the sender starts and after the transfer).
+        share = (float(m[6]) + float(m[7])) / float(m[8] or m[4]) * 100 if m[6] else None
+        bulk.setdefault((m[1], m[2]), []).append((float(m[5]), share))
     m = re.match(r"echo (\S+) run \d+: .*: (\d+) trans/s, rtt p50 ([\d.]+) us p99 ([\d.]+) us", line)
     if m: echo.setdefault(m[1], []).append((float(m[2]), float(m[3]), float(m[4])))
 def cell(v, fmt):
     return f"{fmt.format(statistics.median(v))} ({fmt.format(min(v))}–{fmt.format(max(v))})"
-print("\n| direction | sender → receiver | Mbit/s, median (min–max) |\n|---|---|---|")
+print("\n| direction | sender → receiver | Mbit/s, median (min–max) | ringstack process CPU % |\n|---|---|---|---|")
 for (d, k), v in bulk.items():
-    who = {("bulk-tx", "kernel"): "kernel → kernel sink", ("bulk-rx", "kernel"): "kernel → kernel sink"}.get((d, k))
-    if who is None:
+    if k == "kernel":
+        who = "kernel → kernel sink"
+    else:
         who = f"{k} send → kernel sink" if d == "bulk-tx" else f"kernel → {k} discard"
-    print(f"| {'to the kernel side' if d == 'bulk-tx' else 'from the kernel side'} | {who} | {cell(v, '{:.0f}')} |")
+    shares = [x[1] for x in v if x[1] is not None]
+    cpu = cell(shares, '{:.0f}') if shares else "–"
+    print(f"| {'A → B' if d == 'bulk-tx' else 'B → A'} | {who} | {cell([x[0] for x in v], '{:.0f}')} | {cpu} |")
 print("\n| echo server | trans/s | RTT p50 µs | RTT p99 µs |\n|---|---|---|---|")
 for k, v in echo.items():
     print(f"| {k} | {cell([x[0] for x in v], '{:.0f}')} | {cell([x[1] for x in v], '{:.1f}')} | {cell([x[2] for x in v], '{:.1f}')} |")
