@@ -28,8 +28,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             };
             // PACKET_BLOCKS=N: ring of N blocks instead of the default.
             let mut cfg = PacketConfig::new(ring);
-            if let Ok(n) = std::env::var("PACKET_BLOCKS") {
-                cfg.block_count = n.parse()?;
+            match std::env::var("PACKET_BLOCKS") {
+                Ok(n) if !n.is_empty() => cfg.block_count = n.parse()?,
+                _ => {}
             }
             Box::new(dev::packet::PacketDevice::open(&a[1], cfg)?)
         }

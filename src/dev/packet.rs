@@ -56,14 +56,14 @@ const L2_OVERHEAD: usize = 14 + 4;
 /// The layout of the RX ring, and so when the kernel hands frames over.
 #[derive(Debug, Copy, Clone, PartialEq, Eq, Default)]
 pub enum RingVersion {
-    /// TPACKET_V2: one fixed-size slot per frame, each handed over as soon as
-    /// the kernel has written it. No latency floor; every frame takes a whole
-    /// `frame_size` slot.
+    /// TPACKET_V2 (the default): one fixed-size slot per frame, each handed
+    /// over as soon as the kernel has written it. No latency floor; every
+    /// frame takes a whole `frame_size` slot.
+    #[default]
     V2,
     /// TPACKET_V3: frames packed by length into blocks, a block handed over
     /// when full or after `retire_timeout_ms`. Fewer handoffs under load, but
     /// at low rates a frame waits up to the retire timeout (≥ 1 ms).
-    #[default]
     V3,
 }
 
@@ -1173,10 +1173,7 @@ mod tests {
         v3.validate("x").unwrap();
         v3.validate_mtu("x", 1500).unwrap();
         assert_eq!(v3.block_size * v3.block_count, 4 << 20);
-        assert_eq!(
-            PacketConfig::default(),
-            PacketConfig::new(RingVersion::default())
-        );
+        assert_eq!(PacketConfig::default(), PacketConfig::new(RingVersion::V2));
     }
 
     #[test]
