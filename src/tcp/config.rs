@@ -36,6 +36,40 @@ pub enum CcAlgorithm {
     /// RFC 5681 with RFC 6582's recovery.
     #[default]
     NewReno,
+    /// RFC 9438 with HyStart++ (RFC 9406).
+    Cubic,
+    /// BBR as in draft-ietf-ccwg-bbr (v3), paced.
+    Bbr,
+}
+
+impl CcAlgorithm {
+    pub const ALL: [CcAlgorithm; 3] = [CcAlgorithm::NewReno, CcAlgorithm::Cubic, CcAlgorithm::Bbr];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CcAlgorithm::NewReno => "reno",
+            CcAlgorithm::Cubic => "cubic",
+            CcAlgorithm::Bbr => "bbr",
+        }
+    }
+}
+
+impl core::fmt::Display for CcAlgorithm {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl core::str::FromStr for CcAlgorithm {
+    type Err = &'static str;
+    fn from_str(s: &str) -> Result<CcAlgorithm, &'static str> {
+        match s {
+            "reno" | "newreno" => Ok(CcAlgorithm::NewReno),
+            "cubic" => Ok(CcAlgorithm::Cubic),
+            "bbr" => Ok(CcAlgorithm::Bbr),
+            _ => Err("unknown congestion control (expected reno, cubic or bbr)"),
+        }
+    }
 }
 
 /// Everything the engine can be told. [`TcpConfig::default`] is a sane

@@ -1288,9 +1288,12 @@ impl Tcb {
                 rtt: sample_rtt,
                 bytes_acked: acked,
                 delivered: acked + newly_sacked,
-                in_flight: in_flight_before,
+                prior_in_flight: in_flight_before,
+                in_flight: self.flight(),
                 in_recovery: self.recovery.is_some(),
                 app_limited: self.end_all() == self.snd_max,
+                srtt: self.rtt.srtt(),
+                ..AckSample::default()
             };
             self.cc.on_ack(now, &s);
         }

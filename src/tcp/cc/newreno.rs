@@ -14,6 +14,8 @@ pub struct NewReno {
     /// (RFC 5681 §3.1's byte counting: "cwnd += SMSS*SMSS/cwnd" per ACK is
     /// approximated by one SMSS per cwnd of acknowledged bytes).
     acked_in_ca: usize,
+    /// cwnd and ssthresh before the last reduction, for `Undo`.
+    undo: Option<(usize, usize)>,
 }
 
 impl NewReno {
@@ -26,6 +28,7 @@ impl NewReno {
             mss: mss.max(1),
             iw: iw.max(mss),
             acked_in_ca: 0,
+            undo: None,
         }
     }
 
@@ -48,7 +51,7 @@ impl CongestionControl for NewReno {
         }
         // RFC 7661 spirit, and RFC 5681 §3.1's note that cwnd should not
         // grow while the sender does not use it.
-        if s.app_limited && s.in_flight < self.cwnd / 2 {
+        if s.app_limited && s.prior_in_flight < self.cwnd / 2 {
             return;
         }
         if self.cwnd < self.ssthresh {
@@ -67,6 +70,7 @@ impl CongestionControl for NewReno {
     fn on_congestion(&mut self, _now: Instant, e: CongestionEvent) {
         match e {
             CongestionEvent::Loss { in_flight } => {
+                self.undo = Some((self.cwnd, self.ssthresh));
                 self.ssthresh = self.half_flight(in_flight);
                 // TCP inflates the window itself during recovery (RFC 6582
                 // §3.2 step 2's "ssthresh + 3*SMSS" lives in the engine).
@@ -75,6 +79,7 @@ impl CongestionControl for NewReno {
             }
             CongestionEvent::Timeout { in_flight, first } => {
                 if first {
+                    self.undo = Some((self.cwnd, self.ssthresh));
                     self.ssthresh = self.half_flight(in_flight);
                 }
                 // RFC 5681 §3.1: "the value of cwnd MUST be set to no more
@@ -86,6 +91,14 @@ impl CongestionControl for NewReno {
                 // RFC 6582 §3.2 step 3, option (1): "Set cwnd to min
                 // (ssthresh, max(FlightSize, SMSS) + SMSS)".
                 self.cwnd = self.ssthresh.min(in_flight.max(self.mss) + self.mss);
+            }
+            CongestionEvent::Undo => {
+                // Like Linux's tcp_undo_cwnd_reduction: back to at least
+                // what the spurious event took away.
+                if let Some((cwnd, ssthresh)) = self.undo.take() {
+                    self.cwnd = self.cwnd.max(cwnd);
+                    self.ssthresh = self.ssthresh.max(ssthresh);
+                }
             }
             CongestionEvent::Idle => {
                 // RFC 5681 §4.1: "cwnd is reduced to RW = min(IW,cwnd)".
@@ -125,7 +138,7 @@ mod tests {
         AckSample {
             bytes_acked: bytes,
             delivered: bytes,
-            in_flight,
+            prior_in_flight: in_flight,
             ..AckSample::default()
         }
     }
