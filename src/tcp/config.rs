@@ -120,6 +120,10 @@ pub struct TcpConfig {
     /// Bytes of out-of-order data a connection holds at most.
     pub ooo_max_bytes: usize,
     pub cc: CcAlgorithm,
+    /// Pace controllers that set no rate of their own (NewReno, CUBIC) at
+    /// cwnd/SRTT times 2 in slow start and 1.2 after, as Linux does; BBR
+    /// always paces.
+    pub pace_all: bool,
     /// Ephemeral port range for `connect` with port 0 (inclusive).
     pub ephemeral_ports: (u16, u16),
 }
@@ -152,6 +156,7 @@ impl Default for TcpConfig {
             challenge_ack_limit: 10,
             ooo_max_bytes: 256 * 1024,
             cc: CcAlgorithm::NewReno,
+            pace_all: false,
             ephemeral_ports: (49152, 65535),
         }
     }

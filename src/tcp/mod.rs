@@ -24,6 +24,7 @@ mod buffer;
 pub mod cc;
 mod config;
 pub mod isn;
+mod rate;
 mod rtt;
 mod sack;
 pub mod seq;

@@ -701,6 +701,22 @@ impl Tcp {
         Ok(())
     }
 
+    /// Picks the connection's congestion controller (Linux's
+    /// TCP_CONGESTION). Before the handshake completes it only chooses the
+    /// algorithm; on a live connection the new controller starts from the
+    /// current window.
+    pub fn set_congestion_control(
+        &mut self,
+        h: ConnHandle,
+        alg: super::config::CcAlgorithm,
+    ) -> Result<(), TcpError> {
+        let t = self.app_mut(h)?;
+        t.set_congestion_control(alg);
+        t.kick = true;
+        self.after_event(h.slot);
+        Ok(())
+    }
+
     /// MUST-24/27: keep-alive on or off, with its interval, per connection.
     pub fn set_keepalive(
         &mut self,

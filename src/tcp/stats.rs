@@ -26,6 +26,11 @@ counters!(
         zero_window_probes, data_timeouts, connect_timeouts, ooo_segments, icmp_soft_errors,
         icmp_hard_errors, icmp_ignored, pmtu_updates, delayed_acks, sack_recoveries,
         newreno_recoveries, dsacks_received,
+        /// Loss responses undone because the retransmission was spurious
+        /// (RFC 3522 Eifel detection with timestamps).
+        spurious_undos,
+        /// Times pacing held a segment back for a later poll.
+        paced_waits,
         /// A segment from or to a broadcast, multicast or unspecified address.
         drop_bad_addr,
         /// A non-RST segment without timestamps on a connection that

@@ -15,7 +15,8 @@ use core::net::{Ipv4Addr, SocketAddrV4};
 
 use super::buffer::{Assembler, RingBuf};
 use super::cc::{self, AckSample, CongestionControl, CongestionEvent};
-use super::config::{Keepalive, TcpConfig, MAX_BUFFER, MIN_MSS};
+use super::config::{CcAlgorithm, Keepalive, TcpConfig, MAX_BUFFER, MIN_MSS};
+use super::rate::RateSampler;
 use super::rtt::RttEstimator;
 use super::sack::{Scoreboard, DUP_THRESH};
 use super::seq::{segment_acceptable, SeqNumber};
@@ -41,6 +42,10 @@ const SWS_OVERRIDE: Duration = Duration::from_millis(200);
 
 /// The least time between ACKs answering out-of-window pure ACKs.
 const OOW_ACK_INTERVAL: Duration = Duration::from_millis(500);
+
+/// How far ahead of its pacing clock a paced flow may run: the burst a
+/// poll loop that wakes once a millisecond needs to keep up with its rate.
+const PACING_BURST: Duration = Duration::from_millis(1);
 
 /// Segments one `transmit` call sends at most, so one connection with a
 /// huge window cannot hog a poll.
@@ -197,6 +202,21 @@ pub struct Tcb {
     rescue_rxt: Option<SeqNumber>,
     scoreboard: Scoreboard,
     cc: Box<dyn CongestionControl + Send>,
+    cc_alg: CcAlgorithm,
+    /// Per-segment send state for delivery-rate samples, rounds, losses.
+    rate: RateSampler,
+    /// Bytes deemed lost since the last ACK sample was handed over.
+    lost_unreported: usize,
+    /// The earliest time the next paced segment may leave.
+    pace_next: Option<Instant>,
+    /// Pacing held a segment back until then.
+    pace_at: Option<Instant>,
+    /// Pace a controller that sets no rate at 2x / 1.2x cwnd/SRTT.
+    pace_all: bool,
+    /// Eifel detection (RFC 3522): a loss response awaits the ACK of its
+    /// first retransmission, whose TSval is kept here.
+    undo_tsval: Option<u32>,
+    undo_armed: bool,
 
     /// Last ACK sent for an out-of-window pure ACK.
     oow_ack_at: Instant,
@@ -324,6 +344,14 @@ impl Tcb {
             rescue_rxt: None,
             scoreboard: Scoreboard::default(),
             cc: cc::new(cfg.cc, usize::from(DEFAULT_MSS), usize::from(DEFAULT_MSS)),
+            cc_alg: cfg.cc,
+            rate: RateSampler::default(),
+            lost_unreported: 0,
+            pace_next: None,
+            pace_at: None,
+            pace_all: cfg.pace_all,
+            undo_tsval: None,
+            undo_armed: false,
             oow_ack_at: Instant::from_micros(i64::MIN / 2),
             challenge_window: now,
             challenge_count: 0,
@@ -487,6 +515,18 @@ impl Tcb {
         self.arm_keepalive(now);
     }
 
+    /// Switches the congestion controller. Before the handshake completes
+    /// this only picks the algorithm; afterwards the new controller starts
+    /// from the current window, as if that were its initial window.
+    pub fn set_congestion_control(&mut self, alg: CcAlgorithm) {
+        self.cc_alg = alg;
+        if self.state.is_synchronized() {
+            let cwnd = self.cc.window();
+            self.cc = cc::new(alg, self.smss(), cwnd);
+            self.pace_next = None;
+        }
+    }
+
     pub fn set_buffers(&mut self, rx: Option<usize>, tx: Option<usize>) -> bool {
         let mut ok = true;
         if let Some(rx) = rx {
@@ -520,7 +560,33 @@ impl Tcb {
         s.rcv_wnd = self.rcv_adv - self.rcv_nxt;
         s.snd_mss = self.smss();
         s.cc_name = self.cc.name();
+        let info = self.cc.info();
+        s.cc_state = info.state;
+        s.bw_estimate = info.bw_estimate;
+        s.pacing_rate = self.pacing_rate();
+        s.min_rtt = info.min_rtt.or(self.rate.min_rtt());
+        s.bytes_lost = self.rate.total_lost();
         s
+    }
+
+    /// The rate this connection is paced at: the controller's, or with
+    /// `pace_all` Linux's default for unpaced controllers (tcp_update_pacing_rate):
+    /// cwnd/SRTT times 2 in slow start below half of ssthresh, else 1.2.
+    fn pacing_rate(&self) -> Option<u64> {
+        if let Some(r) = self.cc.pacing_rate() {
+            return Some(r.max(1));
+        }
+        if !self.pace_all {
+            return None;
+        }
+        let srtt = self.rtt.srtt()?.total_micros().max(1);
+        let cwnd = self.cc.window() as u64;
+        let pct = if self.cc.window() < self.cc.ssthresh() / 2 {
+            200
+        } else {
+            120
+        };
+        Some((cwnd * 1_000_000 / srtt * pct / 100).max(1))
     }
 
     // ----- connection setup ------------------------------------------------
@@ -620,7 +686,7 @@ impl Tcb {
         } else {
             (segs * smss).min((2 * smss).max(14600)).max(smss)
         };
-        self.cc = cc::new(cfg.cc, smss, iw);
+        self.cc = cc::new(self.cc_alg, smss, iw);
         if self.syn_retransmits > 0 {
             self.rtt.after_syn_timeout();
         }
@@ -1088,12 +1154,14 @@ impl Tcb {
         self.finwait2_at = None;
         self.connect_deadline = None;
         self.sws_at = None;
+        self.pace_at = None;
         self.ack_now = false;
     }
 
     fn release_buffers(&mut self, rx_too: bool) {
         self.tx.release();
         self.scoreboard.clear();
+        self.rate.clear();
         if rx_too {
             self.rx.release();
             self.ooo.clear();
@@ -1224,6 +1292,8 @@ impl Tcb {
 
         // SACK information (RFC 2018 §5, RFC 6675).
         let mut newly_sacked = 0;
+        let mut sacked_blocks = [(SeqNumber(0), SeqNumber(0)); MAX_SACK_BLOCKS];
+        let mut nblocks = 0;
         if self.sack_ok {
             for &(l, r) in seg.sack_ranges.iter().flatten() {
                 if r <= ack || r <= self.snd_una {
@@ -1235,7 +1305,12 @@ impl Tcb {
                 if l >= r || r > self.snd_max || l < self.snd_una {
                     continue;
                 }
-                newly_sacked += self.scoreboard.add(l, r);
+                let added = self.scoreboard.add(l, r);
+                if added > 0 && nblocks < MAX_SACK_BLOCKS {
+                    sacked_blocks[nblocks] = (l, r);
+                    nblocks += 1;
+                }
+                newly_sacked += added;
             }
         }
 
@@ -1283,19 +1358,39 @@ impl Tcb {
         }
 
         if acked > 0 || newly_sacked > 0 {
+            let d = self
+                .rate
+                .on_ack(now, self.snd_una, &sacked_blocks[..nblocks]);
+            if self.sack_ok {
+                // RFC 6675 IsLost: what the scoreboard now condemns.
+                if let Some(edge) = self.scoreboard.lost_edge(self.smss()) {
+                    self.lost_unreported += self.rate.mark_lost_below(edge);
+                }
+            }
             let sample_rtt = self.last_sample.take();
+            if let Some(r) = sample_rtt {
+                self.rate.rtt_sample(r);
+            }
             let s = AckSample {
                 rtt: sample_rtt,
+                srtt: self.rtt.srtt(),
+                min_rtt: self.rate.min_rtt(),
                 bytes_acked: acked,
                 delivered: acked + newly_sacked,
+                lost: core::mem::take(&mut self.lost_unreported),
                 prior_in_flight: in_flight_before,
-                in_flight: self.flight(),
+                in_flight: self.pipe(),
                 in_recovery: self.recovery.is_some(),
                 app_limited: self.end_all() == self.snd_max,
-                srtt: self.rtt.srtt(),
-                ..AckSample::default()
+                rate: d.rate,
+                round_start: d.round_start,
+                round_count: d.round_count,
+                total_delivered: d.total_delivered,
             };
             self.cc.on_ack(now, &s);
+            if let Some(rs) = d.rate {
+                self.stats.delivery_rate = rs.delivery_rate;
+            }
         }
 
         // Per-state ACK consequences.
@@ -1364,6 +1459,33 @@ impl Tcb {
         self.last_sample = sample;
         self.retries = 0;
 
+        // RFC 3522 §3.2: "if the value of the Timestamp Echo Reply field of
+        // the acceptable ACK's Timestamps option is smaller than the value
+        // of RetransmitTS, then ... the retransmission was spurious".
+        if let (true, Some(rtx_ts)) = (self.undo_armed, self.undo_tsval) {
+            self.undo_armed = false;
+            self.undo_tsval = None;
+            if let (true, Some((_, tsecr))) = (self.ts_ok, seg.timestamp) {
+                if (tsecr.wrapping_sub(rtx_ts) as i32) < 0 {
+                    stats.spurious_undos += 1;
+                    self.stats.spurious_undos += 1;
+                    self.cc.on_congestion(now, CongestionEvent::Undo);
+                    if self.recovery.take().is_some() {
+                        self.dupacks = 0;
+                    }
+                    self.rtx_head = false;
+                    // RFC 4015 §3.1 (the Eifel response after a spurious
+                    // timeout): resume with new data rather than resending
+                    // what the originals already delivered.
+                    if self.snd_nxt < self.snd_max {
+                        self.snd_nxt = self.snd_max;
+                    }
+                    self.after_ack_timer(now, true);
+                    return;
+                }
+            }
+        }
+
         // Loss recovery bookkeeping.
         match self.recovery {
             Some(kind) if ack >= self.recover => {
@@ -1385,6 +1507,7 @@ impl Tcb {
                 // the amount of new data acknowledged ... add back SMSS bytes
                 // if the partial ACK acknowledges at least one SMSS".
                 self.rtx_head = true;
+                self.lost_unreported += self.rate.mark_head_lost();
                 self.recovery_cwnd = self.recovery_cwnd.saturating_sub(acked);
                 if acked >= self.smss() {
                     self.recovery_cwnd += self.smss();
@@ -1456,6 +1579,12 @@ impl Tcb {
             .on_congestion(now, CongestionEvent::Loss { in_flight: flight });
         self.rtx_head = true;
         self.first_partial = false;
+        self.undo_armed = true;
+        self.undo_tsval = None;
+        self.rate.restart_loss_scan();
+        if !self.sack_ok {
+            self.lost_unreported += self.rate.mark_head_lost();
+        }
         self.stats.fast_retransmits += 1;
         stats.fast_retransmits += 1;
         if self.sack_ok {
@@ -1465,8 +1594,10 @@ impl Tcb {
             stats.sack_recoveries += 1;
         } else {
             self.recovery = Some(Recovery::NewReno);
-            // RFC 6582 §3.2 step 3 (RFC 5681 §3.2): "cwnd = ssthresh + 3*SMSS".
-            self.recovery_cwnd = self.cc.ssthresh() + 3 * self.smss();
+            // RFC 6582 §3.2 step 3 (RFC 5681 §3.2): "cwnd = ssthresh + 3*SMSS",
+            // with the controller's reduced window standing for ssthresh
+            // (they are equal for NewReno and CUBIC; BBR has no ssthresh).
+            self.recovery_cwnd = self.cc.window() + 3 * self.smss();
             stats.newreno_recoveries += 1;
         }
     }
@@ -1613,6 +1744,7 @@ impl Tcb {
             self.finwait2_at,
             self.connect_deadline,
             self.sws_at,
+            self.pace_at,
         ]
         .into_iter()
         .flatten()
@@ -1699,6 +1831,9 @@ impl Tcb {
             self.sws_at = None;
             self.sws_override = true;
         }
+        if self.pace_at.is_some_and(|t| t <= now) {
+            self.pace_at = None;
+        }
         if self.persist_at.is_some_and(|t| t <= now) {
             self.persist_at = None;
             if self.snd_wnd == 0 && self.snd_una < self.end_all() {
@@ -1771,6 +1906,11 @@ impl Tcb {
                 self.stats.rto_timeouts += 1;
                 let zero_window_probe = self.snd_wnd == 0;
                 if !zero_window_probe {
+                    self.lost_unreported += self.rate.mark_all_lost();
+                    if self.retries == 1 {
+                        self.undo_armed = true;
+                        self.undo_tsval = None;
+                    }
                     self.cc.on_congestion(
                         now,
                         CongestionEvent::Timeout {
@@ -1862,18 +2002,42 @@ impl Tcb {
             self.maybe_idle_restart(now);
         }
         let mut sent = 0;
+        let pacing = self.pacing_rate();
+        let mut paced = false;
         while sent < MAX_BURST {
+            if let (Some(_), Some(t)) = (pacing, self.pace_next) {
+                if t > now {
+                    // The pacing timer brings the connection back.
+                    paced = true;
+                    self.pace_at = Some(t);
+                    stats.paced_waits += 1;
+                    break;
+                }
+            }
             let Some(plan) = self.choose(now) else {
                 break;
             };
+            let len = plan.len;
             if !self.send_plan(now, plan, emit, stats) {
                 return false;
+            }
+            if let Some(rate) = pacing {
+                self.pace_after(now, len, rate);
             }
             sent += 1;
         }
         if sent == MAX_BURST {
             // More may be sendable; come back on the next poll.
             self.kick = true;
+        } else if !paced
+            && self.end_all() - self.snd_nxt < self.smss()
+            && self.recovery.is_none()
+            && self.flight() < self.cc.window()
+        {
+            // The draft's §3.4: the application, not the network, limits
+            // this flow now; rate samples taken until this flight is
+            // delivered say so.
+            self.rate.on_app_limited(self.flight());
         }
         if self.ka_due {
             // SHLD-12: "SEG.SEQ = SND.NXT-1", no data.
@@ -1892,6 +2056,24 @@ impl Tcb {
         }
         self.arm_after_send(now);
         true
+    }
+
+    /// Moves the pacing clock past a segment of `len` bytes. Credit left
+    /// over from an idle spell covers at most [`PACING_BURST`] (or two
+    /// segments at low rates), so a paced flow never bursts more than that.
+    fn pace_after(&mut self, now: Instant, len: usize, rate: u64) {
+        if len == 0 {
+            return;
+        }
+        let gap = Duration::from_micros(len as u64 * 1_000_000 / rate.max(1));
+        let two = Duration::from_micros(2 * self.smss() as u64 * 1_000_000 / rate.max(1));
+        let allowance = PACING_BURST.max(two);
+        let floor = now - allowance;
+        let base = match self.pace_next {
+            Some(t) if t > floor => t,
+            _ => floor,
+        };
+        self.pace_next = Some(base + gap);
     }
 
     /// Persist, SWS-override and keep-alive timers after a send attempt.
@@ -2049,6 +2231,23 @@ impl Tcb {
         })
     }
 
+    /// Bytes in the network: RFC 6675 SetPipe() (un-SACKed bytes in
+    /// flight, less those deemed lost and not yet retransmitted) when SACK
+    /// is on, else the flight.
+    fn pipe(&self) -> usize {
+        if !self.sack_ok {
+            return self.flight();
+        }
+        let lost_edge = self
+            .scoreboard
+            .lost_edge(self.smss())
+            .unwrap_or(self.snd_una);
+        let from = self.high_rxt.max(self.snd_una);
+        let outstanding = self.scoreboard.hole_bytes(self.snd_una, self.snd_max);
+        let lost_unrtx = self.scoreboard.hole_bytes(from, lost_edge.max(from));
+        outstanding.saturating_sub(lost_unrtx)
+    }
+
     /// RFC 6675 §5 step (C): send while "cwnd - pipe >= 1 SMSS", choosing
     /// with NextSeg().
     fn next_seg(&mut self, now: Instant, smss: usize, wnd_edge: SeqNumber) -> Option<Plan> {
@@ -2056,12 +2255,7 @@ impl Tcb {
         let cwnd = self.cc.window();
         let lost_edge = self.scoreboard.lost_edge(smss).unwrap_or(self.snd_una);
         let from = self.high_rxt.max(self.snd_una);
-        // SetPipe(): un-SACKed bytes in flight, less those deemed lost and
-        // not yet retransmitted.
-        let outstanding = self.scoreboard.hole_bytes(self.snd_una, self.snd_max);
-        let lost_unrtx = self.scoreboard.hole_bytes(from, lost_edge.max(from));
-        let pipe = outstanding.saturating_sub(lost_unrtx);
-        if cwnd < pipe + smss {
+        if cwnd < self.pipe() + smss {
             return None;
         }
         let data_end = self.data_end();
@@ -2160,9 +2354,14 @@ impl Tcb {
         self.acked_now();
         self.last_tx = now;
         let end = plan.seq + len + usize::from(fin);
+        self.rate
+            .on_send(now, plan.seq, end, plan.seq < self.snd_max, self.flight());
         if plan.rtx {
             if let Some((tsval, _)) = ts {
                 self.ts_rtx_floor = tsval;
+                if self.undo_armed && self.undo_tsval.is_none() {
+                    self.undo_tsval = Some(tsval);
+                }
             }
             stats.retrans_segs += 1;
             self.stats.retransmits += 1;

@@ -175,4 +175,18 @@ pub struct ConnStats {
     pub segs_in: u64,
     pub segs_out: u64,
     pub cc_name: &'static str,
+    /// The controller's state ("slow-start", "avoidance", BBR's phases).
+    pub cc_state: &'static str,
+    /// Bytes per second the connection is paced at, if it is.
+    pub pacing_rate: Option<u64>,
+    /// The controller's bandwidth estimate (BBR), bytes per second.
+    pub bw_estimate: Option<u64>,
+    /// The lowest RTT measured.
+    pub min_rtt: Option<Duration>,
+    /// The latest delivery-rate sample, bytes per second.
+    pub delivery_rate: u64,
+    /// Bytes deemed lost (RFC 6675 IsLost, fast retransmits, timeouts).
+    pub bytes_lost: u64,
+    /// Loss responses undone as spurious (RFC 3522).
+    pub spurious_undos: u64,
 }

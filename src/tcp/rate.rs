@@ -1,0 +1,524 @@
+//! Delivery-rate sampling (draft-cheng-iccrg-delivery-rate-estimation-02),
+//! packet-timed rounds and loss accounting: the per-segment send state the
+//! congestion controllers read through [`AckSample`](super::cc::AckSample).
+//!
+//! Every transmission of a stretch of sequence space is a [`SendRecord`]
+//! holding what the connection had delivered when it left. When an ACK (or
+//! a SACK block) delivers it, the bytes delivered since, over the time
+//! since, is a delivery rate that no queue between the ends can inflate:
+//! the interval is the longer of the send and the ACK spans (§3.3). The
+//! records live in one ring ordered by sequence number and covering
+//! exactly [SND.UNA, SND.MAX): a retransmission updates the records it
+//! covers instead of adding any, so their number is bounded by what is in
+//! flight, and a connection with nothing in flight holds none.
+
+use std::collections::VecDeque;
+
+use super::cc::RateSample;
+use super::seq::SeqNumber;
+use crate::time::{Duration, Instant};
+
+/// The send state of one transmitted stretch (the draft's per-packet
+/// P.delivered, P.delivered_time, P.first_sent_time, P.is_app_limited).
+#[derive(Copy, Clone, Debug)]
+struct SendRecord {
+    start: SeqNumber,
+    end: SeqNumber,
+    sent: Instant,
+    delivered: u64,
+    delivered_time: Instant,
+    first_sent_time: Instant,
+    app_limited: bool,
+    tx_in_flight: usize,
+    lost_at_send: u64,
+    retransmitted: bool,
+    sacked: bool,
+    lost: bool,
+}
+
+/// The state the draft keeps per connection (C.delivered, C.lost, ...).
+#[derive(Debug, Default)]
+pub struct RateSampler {
+    recs: VecDeque<SendRecord>,
+    delivered: u64,
+    delivered_time: Option<Instant>,
+    first_sent_time: Option<Instant>,
+    /// C.app_limited: the delivered count at which the current app-limited
+    /// phase ends (0 when not app limited).
+    app_limited_until: u64,
+    lost: u64,
+    next_round_delivered: u64,
+    round_count: u64,
+    min_rtt: Option<Duration>,
+    /// Records below this were already examined by `mark_lost_below`.
+    lost_scan: Option<SeqNumber>,
+}
+
+/// What one ACK delivered, for the controller.
+#[derive(Copy, Clone, Debug, Default)]
+pub struct Delivery {
+    pub rate: Option<RateSample>,
+    pub round_start: bool,
+    pub round_count: u64,
+    pub total_delivered: u64,
+}
+
+/// The newest delivered record seen while processing one ACK.
+#[derive(Copy, Clone, Debug)]
+struct Newest {
+    rec: SendRecord,
+}
+
+impl RateSampler {
+    /// Lowest RTT of a segment delivered without retransmission.
+    pub fn min_rtt(&self) -> Option<Duration> {
+        self.min_rtt
+    }
+
+    /// Folds in an RTT measured elsewhere (RFC 6298 or RTTM samples).
+    pub fn rtt_sample(&mut self, r: Duration) {
+        if r > Duration::ZERO && self.min_rtt.is_none_or(|m| r < m) {
+            self.min_rtt = Some(r);
+        }
+    }
+
+    pub fn total_lost(&self) -> u64 {
+        self.lost
+    }
+
+    pub fn clear(&mut self) {
+        self.recs = VecDeque::new();
+        self.lost_scan = None;
+    }
+
+    /// The sender ran out of data with room left in its windows (the
+    /// draft's §3.4 check, made where `transmit` stops for want of data):
+    /// samples until `in_flight` more bytes are delivered are app limited.
+    pub fn on_app_limited(&mut self, in_flight: usize) {
+        self.app_limited_until = (self.delivered + in_flight as u64).max(1);
+    }
+
+    #[cfg(test)]
+    fn is_app_limited(&self) -> bool {
+        self.app_limited_until != 0
+    }
+
+    /// A transmission of [seq, end) at `now`; `in_flight` is the flight
+    /// before it. `rtx` marks a resend of sequence space already sent.
+    pub fn on_send(
+        &mut self,
+        now: Instant,
+        seq: SeqNumber,
+        end: SeqNumber,
+        rtx: bool,
+        in_flight: usize,
+    ) {
+        if end <= seq {
+            return;
+        }
+        if in_flight == 0 {
+            // §3.2: "If there are no packets in flight yet, then we can
+            // start the delivery rate interval at the current time".
+            self.first_sent_time = Some(now);
+            self.delivered_time = Some(now);
+        }
+        let fresh = SendRecord {
+            start: seq,
+            end,
+            sent: now,
+            delivered: self.delivered,
+            delivered_time: self.delivered_time.unwrap_or(now),
+            first_sent_time: self.first_sent_time.unwrap_or(now),
+            app_limited: self.app_limited_until != 0,
+            tx_in_flight: in_flight + (end - seq),
+            lost_at_send: self.lost,
+            retransmitted: rtx,
+            sacked: false,
+            lost: false,
+        };
+        let last_end = self.recs.back().map(|r| r.end);
+        if last_end.is_none_or(|e| seq >= e) {
+            self.recs.push_back(fresh);
+            return;
+        }
+        // A resend: refresh the send state of every record it overlaps.
+        let first = self.recs.partition_point(|r| r.end <= seq);
+        for r in self.recs.range_mut(first..) {
+            if r.start >= end {
+                break;
+            }
+            if r.sacked {
+                continue;
+            }
+            let (start, stop) = (r.start, r.end);
+            *r = SendRecord {
+                start,
+                end: stop,
+                retransmitted: true,
+                ..fresh
+            };
+        }
+        if end > self.recs.back().map_or(end, |r| r.end) {
+            // The resend reached past SND.MAX (a larger segment after the
+            // MSS grew): the new part is new data.
+            let start = self.recs.back().map_or(seq, |r| r.end);
+            self.recs.push_back(SendRecord {
+                start,
+                retransmitted: false,
+                ..fresh
+            });
+        }
+    }
+
+    /// The draft's UpdateRateSample for one newly delivered record.
+    fn deliver(
+        &mut self,
+        now: Instant,
+        rec: &SendRecord,
+        bytes: usize,
+        newest: &mut Option<Newest>,
+    ) {
+        self.delivered += bytes as u64;
+        self.delivered_time = Some(now);
+        let newer = newest.is_none_or(|n| {
+            rec.sent > n.rec.sent || (rec.sent == n.rec.sent && rec.end > n.rec.end)
+        });
+        if newer {
+            *newest = Some(Newest { rec: *rec });
+            // "C.first_sent_time = P.sent_time": the next interval starts
+            // at this segment's send.
+            self.first_sent_time = Some(rec.sent);
+        }
+    }
+
+    /// An ACK arrived: the cumulative point is `una` and `sacked` lists the
+    /// blocks it newly SACKed (already clipped to (SND.UNA, SND.MAX]).
+    pub fn on_ack(
+        &mut self,
+        now: Instant,
+        una: SeqNumber,
+        sacked: &[(SeqNumber, SeqNumber)],
+    ) -> Delivery {
+        let mut newest = None;
+        for &(l, r) in sacked {
+            let first = self.recs.partition_point(|x| x.end <= l);
+            let mut i = first;
+            while i < self.recs.len() && self.recs[i].start < r {
+                let rec = self.recs[i];
+                if !rec.sacked && rec.start >= l && rec.end <= r {
+                    self.recs[i].sacked = true;
+                    self.deliver(now, &rec, rec.end - rec.start, &mut newest);
+                }
+                i += 1;
+            }
+        }
+        while let Some(front) = self.recs.front().copied() {
+            if front.start >= una {
+                break;
+            }
+            let upto = una.min(front.end);
+            if !front.sacked {
+                self.deliver(now, &front, upto - front.start, &mut newest);
+            }
+            if front.end <= una {
+                self.recs.pop_front();
+            } else if let Some(f) = self.recs.front_mut() {
+                f.start = una;
+                break;
+            }
+        }
+        if self.lost_scan.is_some_and(|s| s < una) {
+            self.lost_scan = Some(una);
+        }
+        self.sample(now, newest)
+    }
+
+    /// The draft's GenerateRateSample, and BBR's round counting.
+    fn sample(&mut self, now: Instant, newest: Option<Newest>) -> Delivery {
+        // "Clear app-limited field if bubble is ACKed and gone."
+        if self.app_limited_until != 0 && self.delivered > self.app_limited_until {
+            self.app_limited_until = 0;
+        }
+        let mut d = Delivery {
+            total_delivered: self.delivered,
+            ..Delivery::default()
+        };
+        let Some(Newest { rec: p }) = newest else {
+            d.round_count = self.round_count;
+            return d;
+        };
+        if p.delivered >= self.next_round_delivered {
+            self.next_round_delivered = self.delivered;
+            self.round_count += 1;
+            d.round_start = true;
+        }
+        d.round_count = self.round_count;
+        let rtt = (!p.retransmitted).then(|| now.saturating_since(p.sent));
+        if let Some(r) = rtt {
+            self.rtt_sample(r);
+        }
+        let send_elapsed = p.sent.saturating_since(p.first_sent_time);
+        let ack_elapsed = now.saturating_since(p.delivered_time);
+        let interval = send_elapsed.max(ack_elapsed);
+        let delivered = self.delivered - p.delivered;
+        // §3.3: "Normally we expect interval >= MinRTT. Note that rate may
+        // still be overestimated when a spuriously retransmitted skb was
+        // first (s)acked because "interval" is under-estimated" -- such
+        // samples are not produced.
+        if interval == Duration::ZERO || self.min_rtt.is_some_and(|m| interval < m) {
+            return d;
+        }
+        let rate = (u128::from(delivered) * 1_000_000 / u128::from(interval.total_micros()))
+            .min(u128::from(u64::MAX)) as u64;
+        d.rate = Some(RateSample {
+            delivery_rate: rate,
+            delivered,
+            interval,
+            is_app_limited: p.app_limited,
+            rtt,
+            tx_in_flight: p.tx_in_flight,
+            lost: self.lost - p.lost_at_send,
+            prior_delivered: p.delivered,
+        });
+        d
+    }
+
+    /// Marks every un-SACKed record below `edge` lost (RFC 6675 IsLost);
+    /// returns the bytes newly marked. Amortised O(1): a cursor remembers
+    /// how far earlier calls got.
+    pub fn mark_lost_below(&mut self, edge: SeqNumber) -> usize {
+        let mut i = match self.lost_scan {
+            Some(s) => self.recs.partition_point(|r| r.end <= s),
+            None => 0,
+        };
+        let mut n = 0;
+        while i < self.recs.len() && self.recs[i].end <= edge {
+            let r = &mut self.recs[i];
+            if !r.sacked && !r.lost {
+                r.lost = true;
+                n += r.end - r.start;
+            }
+            i += 1;
+        }
+        if self.lost_scan.is_none_or(|s| edge > s) {
+            self.lost_scan = Some(edge);
+        }
+        self.lost += n as u64;
+        n
+    }
+
+    /// Marks the first record (the fast-retransmit or partial-ACK head)
+    /// lost; returns the bytes newly marked.
+    pub fn mark_head_lost(&mut self) -> usize {
+        match self.recs.front_mut() {
+            Some(r) if !r.lost && !r.sacked => {
+                r.lost = true;
+                let n = r.end - r.start;
+                self.lost += n as u64;
+                n
+            }
+            _ => 0,
+        }
+    }
+
+    /// A retransmission timeout: everything not SACKed is deemed lost.
+    pub fn mark_all_lost(&mut self) -> usize {
+        let mut n = 0;
+        for r in self.recs.iter_mut() {
+            if !r.sacked && !r.lost {
+                r.lost = true;
+                n += r.end - r.start;
+            }
+        }
+        self.lost += n as u64;
+        self.lost_scan = None;
+        n
+    }
+
+    /// A recovery episode begins: loss marking starts again from SND.UNA.
+    pub fn restart_loss_scan(&mut self) {
+        self.lost_scan = None;
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.recs.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(ms: i64) -> Instant {
+        Instant::from_millis(1000 + ms)
+    }
+    fn s(n: u32) -> SeqNumber {
+        SeqNumber(n)
+    }
+
+    #[test]
+    fn steady_flow_samples_the_bottleneck_rate() {
+        // Ten 1000-byte segments sent back to back; the bottleneck spaces
+        // their ACKs 1 ms apart after a 10 ms RTT: 1000 bytes per ms.
+        let mut r = RateSampler::default();
+        for i in 0..10u32 {
+            r.on_send(
+                t(0),
+                s(i * 1000),
+                s((i + 1) * 1000),
+                false,
+                (i * 1000) as usize,
+            );
+        }
+        let mut last = None;
+        for i in 0..10u32 {
+            let d = r.on_ack(t(10 + i64::from(i)), s((i + 1) * 1000), &[]);
+            if let Some(rs) = d.rate {
+                last = Some(rs);
+            }
+        }
+        let rs = last.unwrap();
+        // The last ACK: 10 000 bytes delivered since the first segment's
+        // send state (0 delivered at t=0), over max(send 0 ms, ack 19 ms).
+        assert_eq!(rs.delivered, 10_000);
+        assert_eq!(rs.interval, Duration::from_millis(19));
+        assert_eq!(rs.rtt, Some(Duration::from_millis(19)));
+        assert_eq!(r.delivered, 10_000);
+        assert_eq!(r.len(), 0);
+    }
+
+    #[test]
+    fn ack_compression_does_not_inflate_the_rate() {
+        // §2.2: the interval is the longer of the send and ACK phases, so a
+        // burst of ACKs arriving at once cannot report more than the send
+        // rate.
+        let mut r = RateSampler::default();
+        r.on_send(t(0), s(0), s(1000), false, 0);
+        let _ = r.on_ack(t(10), s(1000), &[]);
+        // Next flight: sent over 10 ms, all ACKed in the same instant.
+        for i in 0..10u32 {
+            let a = 1000 + i * 1000;
+            r.on_send(
+                t(10 + i64::from(i)),
+                s(a),
+                s(a + 1000),
+                false,
+                (i * 1000) as usize,
+            );
+        }
+        let d = r.on_ack(t(30), s(11_000), &[]);
+        let rs = d.rate.unwrap();
+        // send_elapsed = 19 - 10 = 9 ms; ack_elapsed = 30 - 10 = 20 ms.
+        assert_eq!(rs.interval, Duration::from_millis(20));
+        assert_eq!(rs.delivered, 10_000);
+        assert_eq!(rs.delivery_rate, 500_000);
+    }
+
+    #[test]
+    fn sacked_bytes_count_once() {
+        let mut r = RateSampler::default();
+        for i in 0..4u32 {
+            r.on_send(
+                t(0),
+                s(i * 100),
+                s((i + 1) * 100),
+                false,
+                (i * 100) as usize,
+            );
+        }
+        // SACK of the 3rd and 4th, then a cumulative ACK over all.
+        let d = r.on_ack(t(5), s(0), &[(s(200), s(400))]);
+        assert_eq!(d.total_delivered, 200);
+        let d = r.on_ack(t(6), s(400), &[]);
+        assert_eq!(d.total_delivered, 400);
+        assert_eq!(r.len(), 0);
+    }
+
+    #[test]
+    fn retransmission_refreshes_send_state_and_gives_no_rtt() {
+        let mut r = RateSampler::default();
+        r.on_send(t(0), s(0), s(100), false, 0);
+        r.on_send(t(0), s(100), s(200), false, 100);
+        assert_eq!(r.mark_head_lost(), 100);
+        r.on_send(t(300), s(0), s(100), true, 200);
+        assert_eq!(r.len(), 2);
+        let d = r.on_ack(t(310), s(200), &[]);
+        // The newest is the retransmission: Karn, no RTT from it.
+        let rs = d.rate.unwrap();
+        assert_eq!(rs.rtt, None);
+        assert_eq!(rs.lost, 0);
+        assert_eq!(r.total_lost(), 100);
+    }
+
+    #[test]
+    fn partial_ack_trims_a_record() {
+        let mut r = RateSampler::default();
+        r.on_send(t(0), s(0), s(1000), false, 0);
+        let d = r.on_ack(t(5), s(400), &[]);
+        assert_eq!(d.total_delivered, 400);
+        assert_eq!(r.len(), 1);
+        let d = r.on_ack(t(6), s(1000), &[]);
+        assert_eq!(d.total_delivered, 1000);
+        assert_eq!(r.len(), 0);
+    }
+
+    #[test]
+    fn rounds_advance_once_per_flight() {
+        let mut r = RateSampler::default();
+        let mut rounds = Vec::new();
+        let mut seq = 0u32;
+        for flight in 0..3 {
+            let base = seq;
+            for _ in 0..4 {
+                r.on_send(
+                    t(flight * 10),
+                    s(seq),
+                    s(seq + 100),
+                    false,
+                    (seq - base) as usize,
+                );
+                seq += 100;
+            }
+            for k in 1..=4u32 {
+                let d = r.on_ack(t(flight * 10 + 5), s(base + k * 100), &[]);
+                rounds.push(d.round_start);
+            }
+        }
+        // One round start per flight: the first ACK of each.
+        assert_eq!(rounds.iter().filter(|&&x| x).count(), 3);
+        assert!(rounds[0] && rounds[4] && rounds[8]);
+    }
+
+    #[test]
+    fn app_limited_marks_samples_until_the_bubble_is_delivered() {
+        let mut r = RateSampler::default();
+        r.on_app_limited(0);
+        r.on_send(t(0), s(0), s(100), false, 0);
+        let d = r.on_ack(t(10), s(100), &[]);
+        assert!(d.rate.unwrap().is_app_limited);
+        assert!(!r.is_app_limited());
+        r.on_send(t(10), s(100), s(200), false, 0);
+        let d = r.on_ack(t(20), s(200), &[]);
+        assert!(!d.rate.unwrap().is_app_limited);
+    }
+
+    #[test]
+    fn loss_marking_is_counted_once() {
+        let mut r = RateSampler::default();
+        for i in 0..5u32 {
+            r.on_send(
+                t(0),
+                s(i * 100),
+                s((i + 1) * 100),
+                false,
+                (i * 100) as usize,
+            );
+        }
+        assert_eq!(r.mark_lost_below(s(200)), 200);
+        assert_eq!(r.mark_lost_below(s(200)), 0);
+        assert_eq!(r.mark_lost_below(s(300)), 100);
+        assert_eq!(r.mark_all_lost(), 200);
+        assert_eq!(r.total_lost(), 500);
+    }
+}
