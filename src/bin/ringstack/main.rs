@@ -12,6 +12,7 @@ use ringstack::eth::MacAddr;
 use ringstack::icmp::ping::PingEvent;
 use ringstack::ip::cidr::Ipv4Cidr;
 use ringstack::stack::{Config, Stack};
+use ringstack::tcp::CcAlgorithm;
 use ringstack::time::{Duration, Instant};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
@@ -151,6 +152,16 @@ pub struct NetArgs {
     /// Spin on the device instead of sleeping in poll(2) when idle.
     #[arg(long)]
     busy_poll: bool,
+    /// TCP congestion control for connections opened or accepted: reno, cubic or bbr.
+    #[arg(long, default_value_t = CcAlgorithm::NewReno, value_parser = parse_cc)]
+    cc: CcAlgorithm,
+    /// Pace reno and cubic too, at cwnd/SRTT x 2 in slow start and x 1.2 after (bbr always paces).
+    #[arg(long)]
+    pace: bool,
+}
+
+fn parse_cc(s: &str) -> Result<CcAlgorithm, String> {
+    s.parse().map_err(|e: &str| e.to_string())
 }
 
 #[derive(Args, Debug)]
@@ -321,6 +332,8 @@ pub fn bring_up(net: &NetArgs) -> Result<(Box<dyn Device>, Stack)> {
     config.vlan = net.vlan;
     config.seed = seed;
     config.rx_batch = caps.rx_batch.max(1);
+    config.tcp.cc = net.cc;
+    config.tcp.pace_all = net.pace;
     let stack = Stack::new(config).map_err(|e| anyhow::anyhow!("{e}"))?;
     tracing::info!(iface = %net.iface, driver = %caps.kind, %mac, addr = %net.addr, mtu, "stack up");
     Ok((dev, stack))

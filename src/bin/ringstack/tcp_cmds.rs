@@ -273,13 +273,18 @@ pub fn send(a: SendArgs) -> Result<i32> {
         {
             let (secs, mbps) = progress.rate(now, st.bytes_acked);
             println!(
-                "sent {} bytes to {} in {secs:.3} s: {mbps:.1} Mbit/s, {} retransmissions ({} fast, {} timeouts), srtt {}",
+                "sent {} bytes to {} in {secs:.3} s: {mbps:.1} Mbit/s, {} retransmissions ({} fast, {} timeouts), srtt {}, cc {} ({}), cwnd {}, pacing {}",
                 st.bytes_acked,
                 a.dst,
                 st.retransmits,
                 st.fast_retransmits,
                 st.rto_timeouts,
-                st.srtt.map_or("-".to_string(), |d| d.to_string())
+                st.srtt.map_or("-".to_string(), |d| d.to_string()),
+                st.cc_name,
+                st.cc_state,
+                st.cwnd,
+                st.pacing_rate
+                    .map_or("off".to_string(), |r| format!("{:.1} Mbit/s", r as f64 * 8.0 / 1e6)),
             );
             let _ = tcp.close(h);
             let end = now + Duration::from_millis(200);
