@@ -44,7 +44,9 @@ fn cells() -> Vec<Scenario> {
 
 fn run_all(cells: Vec<Scenario>, threads: usize) -> Vec<(Scenario, Outcome)> {
     let n = cells.len();
-    let work = Arc::new(Mutex::new(cells.into_iter().enumerate().collect::<Vec<_>>()));
+    let work = Arc::new(Mutex::new(
+        cells.into_iter().enumerate().collect::<Vec<_>>(),
+    ));
     let done = Arc::new(Mutex::new(Vec::with_capacity(n)));
     let mut hs = Vec::new();
     for _ in 0..threads {

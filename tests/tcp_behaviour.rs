@@ -624,3 +624,74 @@ fn idle_connections_cost_nothing_per_poll() {
         t.elapsed()
     );
 }
+
+#[test]
+fn r1_reports_excessive_retransmission_before_r2_aborts() {
+    // RFC 9293 §3.8.3: at R1 retransmissions of one segment, SHLD-9 "the
+    // TCP implementation SHOULD ... inform the application of the delivery
+    // problem" while the connection lives; at R2 it is closed (MUST-20).
+    let mut ca = cfg();
+    ca.data_retries = 6;
+    let mut net = Net::new(ca, cfg(), link_ms(10), 4);
+    let (c, _s) = open(&mut net);
+    drop_a_data(&mut net, |_, _| true);
+    net.a.send(c, b"lost").unwrap();
+    let mut seen_soft = false;
+    assert!(net.run_until(Duration::from_secs(600), |n| {
+        let r = n.a.readiness(c).unwrap();
+        if r.error == Some(TcpError::ExcessiveRetransmissions) {
+            // SHLD-10: R1 is at least 3 retransmissions.
+            assert!(n.a.conn_stats(c).unwrap().retransmits >= 3);
+            assert_eq!(n.a.state(c), Ok(State::Established));
+            seen_soft = true;
+        }
+        n.a.state(c) == Ok(State::Closed)
+    }));
+    assert!(seen_soft, "the app saw the R1 notice before the abort");
+    assert_eq!(net.a.stats().r1_notices, 1);
+    // The abort itself is a timeout, not the soft notice.
+    assert_eq!(net.a.readiness(c).unwrap().error, Some(TcpError::TimedOut));
+}
+
+#[test]
+fn r1_notice_clears_when_data_is_acknowledged_again() {
+    let mut net = Net::new(cfg(), cfg(), link_ms(10), 6);
+    let (c, _s) = open(&mut net);
+    // Lose the first four transmissions of the segment, then let it through.
+    drop_a_data(&mut net, |n, _| n < 4);
+    net.a.send(c, b"eventually").unwrap();
+    let mut soft = false;
+    assert!(net.run_until(Duration::from_secs(120), |n| {
+        soft |= n.a.readiness(c).unwrap().error == Some(TcpError::ExcessiveRetransmissions);
+        n.a.conn_stats(c).unwrap().bytes_acked == 10
+    }));
+    assert!(soft);
+    assert_eq!(net.a.readiness(c).unwrap().error, None);
+    assert_eq!(net.a.state(c), Ok(State::Established));
+}
+
+#[test]
+fn r2_is_set_per_connection_including_infinite() {
+    // MUST-21: "An application MUST ... be able to set the value for R2 for
+    // a particular connection"; None is "infinite".
+    let mut net = Net::new(cfg(), cfg(), link_ms(10), 8);
+    let (c, _s) = open(&mut net);
+    net.a.set_retransmit_limit(c, Some(2)).unwrap();
+    drop_a_data(&mut net, |_, _| true);
+    net.a.send(c, b"x").unwrap();
+    assert!(net.run_until(Duration::from_secs(60), |n| n.a.state(c)
+        == Ok(State::Closed)));
+    assert_eq!(net.a.conn_stats(c).unwrap().retransmits, 2);
+    assert_eq!(net.a.readiness(c).unwrap().error, Some(TcpError::TimedOut));
+
+    // The same black hole with no limit: still trying after six hours
+    // (far past the default R2 of 15 retransmissions).
+    let mut net = Net::new(cfg(), cfg(), link_ms(10), 9);
+    let (c, _s) = open(&mut net);
+    net.a.set_retransmit_limit(c, None).unwrap();
+    drop_a_data(&mut net, |_, _| true);
+    net.a.send(c, b"x").unwrap();
+    net.run_for(Duration::from_secs(6 * 3600));
+    assert_eq!(net.a.state(c), Ok(State::Established));
+    assert!(net.a.conn_stats(c).unwrap().retransmits > 15);
+}

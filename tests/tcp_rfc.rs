@@ -919,3 +919,123 @@ fn listen_backlog_and_listener_close() {
 
 #[allow(dead_code)]
 fn unused(_: Tcp) {}
+
+// ----- urgent data (RFC 9293 §3.8.5, RFC 6093) -------------------------------
+
+#[test]
+fn urgent_pointer_spanning_many_segments_is_tracked_and_read_in_line() {
+    // MUST-31: "A TCP implementation MUST support a sequence of urgent data
+    // of any length"; MUST-62: the urgent pointer "points to the sequence
+    // number of the octet following the urgent data". 10 000 urgent bytes
+    // announced by the first of seven segments, the pointer repeated (and
+    // clamped by each segment's distance) on the rest.
+    let mut c = establish(base_cfg());
+    let start = c.them;
+    let total = 10_000u32;
+    let chunk = [b'u'; 1460];
+    let mut off = 0u32;
+    while off < total {
+        let n = (total - off).min(1460);
+        let ptr = (start + total - (start + off)) as u16;
+        let seg = Repr {
+            urgent_at: Some(ptr),
+            payload: &chunk[..n as usize],
+            ..r(start + off, Some(c.us))
+        };
+        c.raw.inject(&seg);
+        off += n;
+    }
+    let st = c.raw.tcp.conn_stats(c.h).unwrap();
+    // MUST-32: notified when urgent data first appears; the repeats of the
+    // same pointer are not new.
+    assert_eq!(st.urgent_notifications, 1);
+    assert!(c.raw.tcp.readiness(c.h).unwrap().urgent);
+    // MUST-33: how much urgent data is still unread.
+    assert_eq!(c.raw.tcp.urgent_pending(c.h).unwrap(), Some(10_000));
+    let mut buf = vec![0u8; 4000];
+    assert_eq!(c.raw.tcp.recv(c.h, &mut buf).unwrap(), 4000);
+    assert_eq!(c.raw.tcp.urgent_pending(c.h).unwrap(), Some(6000));
+    let mut rest = vec![0u8; 8000];
+    assert_eq!(c.raw.tcp.recv(c.h, &mut rest).unwrap(), 6000);
+    assert_eq!(c.raw.tcp.urgent_pending(c.h).unwrap(), None);
+    assert!(!c.raw.tcp.readiness(c.h).unwrap().urgent);
+}
+
+#[test]
+fn urgent_pointer_advance_is_a_new_notification() {
+    // MUST-32: "notify the application ... when urgent data first appears
+    // or the pointer advances".
+    let mut c = establish(base_cfg());
+    let them = c.them;
+    c.raw.inject(&Repr {
+        urgent_at: Some(3),
+        payload: b"abc",
+        ..r(them, Some(c.us))
+    });
+    c.raw.inject(&Repr {
+        urgent_at: Some(2),
+        payload: b"de",
+        ..r(them + 3, Some(c.us))
+    });
+    assert_eq!(c.raw.tcp.conn_stats(c.h).unwrap().urgent_notifications, 2);
+    assert_eq!(c.raw.tcp.urgent_pending(c.h).unwrap(), Some(5));
+    // A pointer of zero names the segment's own first octet: nothing urgent.
+    c.raw.inject(&Repr {
+        urgent_at: Some(0),
+        payload: b"f",
+        ..r(them + 5, Some(c.us))
+    });
+    assert_eq!(c.raw.tcp.conn_stats(c.h).unwrap().urgent_notifications, 2);
+}
+
+#[test]
+fn urg_is_processed_even_with_a_zero_receive_window() {
+    // MUST-66: "A TCP receiver MUST process the RST and URG fields of all
+    // incoming segments, even when the receive window is zero."
+    let mut cfg = base_cfg();
+    cfg.rx_buffer = 1000;
+    let mut c = establish(cfg);
+    let fill = [1u8; 1000];
+    c.raw.inject(&Repr {
+        payload: &fill,
+        ..r(c.them, Some(c.us))
+    });
+    c.raw.poll();
+    c.them += 1000;
+    c.raw.take();
+    // The window is now zero; a bare URG at RCV.NXT announcing data ahead.
+    c.raw.inject(&Repr {
+        urgent_at: Some(100),
+        ..r(c.them, Some(c.us))
+    });
+    assert_eq!(c.raw.tcp.conn_stats(c.h).unwrap().urgent_notifications, 1);
+}
+
+#[test]
+fn send_urgent_sets_the_pointer_past_the_last_urgent_octet() {
+    // MUST-30 (send side) and MUST-62: "SEG.UP = SND.UP - SEG.SEQ", with
+    // SND.UP just past the last urgent byte; URG stays on until the urgent
+    // data is acknowledged, and Nagle does not hold it back.
+    let mut c = establish(base_cfg());
+    c.raw.tcp.send(c.h, b"hello").unwrap();
+    c.raw.poll();
+    let first = c.raw.take();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].repr().urgent_at, None);
+    // "hello" is unacknowledged: Nagle would hold a small segment, but not
+    // urgent data.
+    assert_eq!(c.raw.tcp.send_urgent(c.h, b"!!").unwrap(), 2);
+    c.raw.poll();
+    let out = c.raw.take();
+    assert_eq!(out.len(), 1, "urgent data is pushed despite Nagle");
+    let seg = out[0].repr();
+    assert_eq!(seg.payload, b"!!");
+    assert_eq!(seg.seq_number, seq(c.us + 5));
+    assert_eq!(seg.urgent_at, Some(2), "points just past the last '!'");
+    // ACK of everything ends urgent mode: later segments carry no URG.
+    c.raw.inject(&r(c.them, Some(c.us + 7)));
+    c.raw.tcp.send(c.h, b"later").unwrap();
+    c.raw.poll();
+    let out = c.raw.take();
+    assert!(out.iter().all(|s| s.repr().urgent_at.is_none()));
+}

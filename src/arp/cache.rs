@@ -134,6 +134,8 @@ pub struct CacheStats {
     pub evicted: u64,
     pub expired: u64,
     pub pending_dropped: u64,
+    /// Entries an upper layer's negative advice turned stale.
+    pub suspected: u64,
 }
 
 #[derive(Debug)]
@@ -242,6 +244,28 @@ impl NeighborCache {
                 self.timers.push(Reverse((now + interval, ip)));
                 Resolution::Pending { send_request: true }
             }
+        }
+    }
+
+    /// An upper layer suspects `ip` (TCP retransmissions reached R1, RFC
+    /// 9293 MUST-20's negative advice; RFC 1122 §2.3.2.1's "advice from
+    /// higher layers"): a reachable entry turns stale, so its next use
+    /// re-verifies it with unicast probes and a dead neighbour is found.
+    pub fn suspect(&mut self, ip: Ipv4Addr) -> bool {
+        match self.entries.get_mut(&ip) {
+            Some(e) => match e.state {
+                State::Reachable { mac } => {
+                    e.state = State::Stale {
+                        mac,
+                        probes: 0,
+                        next: None,
+                    };
+                    self.stats.suspected += 1;
+                    true
+                }
+                _ => false,
+            },
+            None => false,
         }
     }
 

@@ -482,6 +482,12 @@ impl Stack {
         self.tcp.poll(now, &mut |src, dst, seg| {
             out.emit_tcp(now, tx, ttl, src, dst, seg)
         });
+        let (iface, arp) = (&self.iface, &mut self.eg.arp);
+        self.tcp.take_negative_advice(&mut |peer| {
+            if let Ok(hop) = iface.route(peer) {
+                arp.suspect(hop);
+            }
+        });
     }
 
     pub(super) fn flush_sockets(&mut self, now: Instant, tx: &mut dyn Transmit) {

@@ -1033,3 +1033,46 @@ fn spoofed_arp_reply_does_not_redirect_replies_and_triggers_a_probe() {
         PEER_MAC
     );
 }
+
+#[test]
+fn tcp_retransmissions_reaching_r1_make_arp_reverify_the_next_hop() {
+    // RFC 9293 §3.8.3, MUST-20: "When the number of transmissions of the
+    // same segment reaches or exceeds threshold R1, pass negative advice
+    // (see Section 3.3.1.4 of [19]) to the IP layer, to trigger
+    // dead-gateway diagnosis." Here the SYN goes unanswered: after R1 = 3
+    // retransmissions the next use of the neighbour entry probes it.
+    let mut s = stack();
+    let mut d = QueueDev::default();
+    learn_peer(&mut s, &mut d);
+    let c = s.tcp_connect(t(0), SocketAddrV4::new(PEER_IP, 80)).unwrap();
+    let arp_requests = |frames: &[Vec<u8>]| {
+        frames
+            .iter()
+            .filter(|f| {
+                eth::Frame::new_checked(&f[..])
+                    .is_ok_and(|e| e.ethertype() == EtherType::Arp && e.dst_addr() == PEER_MAC)
+            })
+            .count()
+    };
+    let mut probes_before = 0;
+    let mut probes_after = 0;
+    for ms in (0..16_000).step_by(100) {
+        let out = run(&mut s, &mut d, t(ms), Vec::new());
+        if s.tcp().stats().r1_notices == 0 {
+            probes_before += arp_requests(&out);
+        } else {
+            probes_after += arp_requests(&out);
+        }
+    }
+    assert_eq!(s.tcp().stats().r1_notices, 1);
+    assert_eq!(probes_before, 0, "the entry was trusted until R1");
+    assert!(
+        probes_after >= 1,
+        "negative advice re-verified the neighbour"
+    );
+    // SHLD-9: the application hears of it as a soft error.
+    assert_eq!(
+        s.tcp().readiness(c).unwrap().error,
+        Some(TcpError::ExcessiveRetransmissions)
+    );
+}

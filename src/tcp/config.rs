@@ -92,6 +92,10 @@ pub struct TcpConfig {
     /// R2 for data (RFC 9293 §3.8.3): after this many retransmissions of the
     /// same segment the connection is aborted with `TimedOut`.
     pub data_retries: u32,
+    /// R1 (RFC 9293 §3.8.3): after this many retransmissions of the same
+    /// segment (or SYN) the peer's next hop is re-verified and the app gets
+    /// a soft `ExcessiveRetransmissions` error. SHLD-10: at least 3.
+    pub r1_retries: u32,
     pub connect_timeout: Option<Duration>,
     /// Longest an ACK is held back; `Duration::ZERO` acknowledges at once.
     pub delayed_ack: Duration,
@@ -139,6 +143,7 @@ impl Default for TcpConfig {
             rto_max: Duration::from_secs(60),
             syn_retries: 7,
             data_retries: 15,
+            r1_retries: 3,
             connect_timeout: None,
             delayed_ack: Duration::from_millis(40),
             time_wait: Duration::from_secs(60),

@@ -81,7 +81,12 @@ pub struct Tcp {
     next_ephemeral: u32,
     last_now: Instant,
     stats: TcpStats,
+    /// Peers awaiting MUST-20 negative advice to IP.
+    advice: Vec<Ipv4Addr>,
 }
+
+/// Peers remembered for negative advice between two stack polls.
+const MAX_ADVICE: usize = 64;
 
 fn slot_mut(conns: &mut [Slot], slot: u32, gen: u32) -> Option<&mut Tcb> {
     match conns.get_mut(slot as usize) {
@@ -143,6 +148,7 @@ impl Tcp {
             next_ephemeral,
             last_now: Instant::ZERO,
             stats: TcpStats::default(),
+            advice: Vec::new(),
         }
     }
 
@@ -717,6 +723,22 @@ impl Tcp {
         Ok(())
     }
 
+    /// MUST-21: the connection's R2, the retransmissions of one segment
+    /// after which it is aborted with `TimedOut`; `None` never gives up
+    /// (zero-window probes included).
+    pub fn set_retransmit_limit(&mut self, h: ConnHandle, r2: Option<u32>) -> Result<(), TcpError> {
+        self.app_mut(h)?.set_retransmit_limit(r2);
+        Ok(())
+    }
+
+    /// Peers whose connections reached R1 since the last call: MUST-20's
+    /// "negative advice" for IP, which re-verifies the next hop.
+    pub fn take_negative_advice(&mut self, f: &mut dyn FnMut(Ipv4Addr)) {
+        for ip in self.advice.drain(..) {
+            f(ip);
+        }
+    }
+
     /// MUST-24/27: keep-alive on or off, with its interval, per connection.
     pub fn set_keepalive(
         &mut self,
@@ -764,7 +786,40 @@ impl Tcp {
                 && t.error.is_none(),
             closed: matches!(t.state, State::Closed | State::TimeWait) || eof,
             error: t.error.or(t.soft_error),
+            urgent: t.urgent_pending().is_some(),
         })
+    }
+
+    /// MUST-33: unread bytes up to and including the last urgent octet, or
+    /// `None` when there is no unread urgent data. Urgent data is read in
+    /// line with `recv`; this says how far the urgent part reaches.
+    pub fn urgent_pending(&self, h: ConnHandle) -> Result<Option<usize>, TcpError> {
+        Ok(self.app(h)?.urgent_pending())
+    }
+
+    /// SEND with URGENT (MUST-30): queues `data` in line and marks its last
+    /// byte as the end of urgent data. A legacy mechanism (SHLD-13: "new
+    /// applications SHOULD NOT employ the TCP urgent mechanism"); kept for
+    /// protocols like Telnet and FTP's ABOR. Returns the bytes queued.
+    pub fn send_urgent(&mut self, h: ConnHandle, data: &[u8]) -> Result<usize, TcpError> {
+        let t = self.app_mut(h)?;
+        if let Some(e) = t.error {
+            return Err(e);
+        }
+        let open = matches!(
+            t.state,
+            State::SynSent | State::SynReceived | State::Established | State::CloseWait
+        );
+        if !open || t.fin_queued() {
+            return Err(TcpError::InvalidState);
+        }
+        let n = t.app_send_urgent(data);
+        if n == 0 && !data.is_empty() {
+            return Err(TcpError::WouldBlock);
+        }
+        t.kick = true;
+        self.after_event(h.slot);
+        Ok(n)
     }
 
     pub fn local_addr(&self, h: ConnHandle) -> Result<SocketAddrV4, TcpError> {
@@ -1139,6 +1194,14 @@ impl Tcp {
             t.heap_at = None;
             t.on_timer(now, &self.config, &mut self.stats);
             t.kick = true;
+            if t.negative_advice {
+                t.negative_advice = false;
+                let peer = *t.remote.ip();
+                // Bounded: one entry per distinct peer, a few in practice.
+                if !self.advice.contains(&peer) && self.advice.len() < MAX_ADVICE {
+                    self.advice.push(peer);
+                }
+            }
             self.after_event(slot);
         }
         self.due = due;

@@ -31,6 +31,10 @@ counters!(
         spurious_undos,
         /// Times pacing held a segment back for a later poll.
         paced_waits,
+        /// Retransmissions of one segment reached R1 (negative advice to IP).
+        r1_notices,
+        /// The peer's urgent pointer appeared or advanced.
+        urgent_notifications,
         /// A segment from or to a broadcast, multicast or unspecified address.
         drop_bad_addr,
         /// A non-RST segment without timestamps on a connection that

@@ -131,6 +131,10 @@ pub struct Tcb {
     ooo: Assembler,
     /// A FIN that arrived ahead of missing data.
     ooo_fin: Option<SeqNumber>,
+    /// RCV.UP: the sequence number just past the peer's urgent data.
+    rcv_up: Option<SeqNumber>,
+    /// SND.UP: the same for ours, until it is acknowledged.
+    snd_up: Option<SeqNumber>,
     rcv_wscale: u8,
     /// The right edge we have advertised; never moved left (SHLD-14).
     rcv_adv: SeqNumber,
@@ -177,6 +181,11 @@ pub struct Tcb {
     sws_override: bool,
     /// Consecutive timeouts of the same data (R2, RFC 9293 §3.8.3).
     retries: u32,
+    /// R2 for data on this connection; `None` retries for ever (MUST-21).
+    r2: Option<u32>,
+    /// Retransmissions reached R1: the table passes "negative advice" for
+    /// the peer's next hop to IP (MUST-20) and takes the flag down.
+    pub negative_advice: bool,
     syn_retransmits: u32,
     last_rx: Instant,
     last_tx: Instant,
@@ -289,6 +298,8 @@ impl Tcb {
             rx: RingBuf::new(rx_cap),
             ooo: Assembler::new(cfg.ooo_max_bytes.min(rx_cap)),
             ooo_fin: None,
+            rcv_up: None,
+            snd_up: None,
             rcv_wscale: if cfg.window_scale {
                 wscale_for(rx_cap)
             } else {
@@ -328,6 +339,8 @@ impl Tcb {
             sws_at: None,
             sws_override: false,
             retries: 0,
+            r2: Some(cfg.data_retries),
+            negative_advice: false,
             syn_retransmits: 0,
             last_rx: now,
             last_tx: now,
@@ -790,6 +803,7 @@ impl Tcb {
             seq_number: seq,
             ack_number: Some(self.rcv_nxt),
             window_len,
+            urgent_at: self.urgent_for(seq),
             timestamp: self.timestamp_opt(now),
             sack_ranges: self.sack_blocks(),
             ..self.base_repr()
@@ -1092,6 +1106,18 @@ impl Tcb {
             return;
         }
 
+        // Sixth: the URG bit, before the zero-window return: MUST-66, "A TCP
+        // receiver MUST process the RST and URG fields of all incoming
+        // segments, even when the receive window is zero."
+        if let Some(ptr) = seg.urgent_at {
+            if matches!(
+                self.state,
+                State::Established | State::FinWait1 | State::FinWait2
+            ) {
+                self.take_urgent(seg.seq_number, ptr, stats);
+            }
+        }
+
         // Seventh: the segment text, in ESTABLISHED, FIN-WAIT-1, FIN-WAIT-2.
         if zero_window_ctl {
             return;
@@ -1111,6 +1137,73 @@ impl Tcb {
             // Ignore the segment text." Re-ACK so the peer stops resending.
             self.ack_now = true;
         }
+    }
+
+    /// RFC 9293 §3.10.7.4 sixth: "If the URG bit is set, RCV.UP <-
+    /// max(RCV.UP,SEG.UP), and signal the user that the remote side has
+    /// urgent data if the urgent pointer (RCV.UP) is in advance of the data
+    /// consumed." The pointer names "the sequence number of the octet
+    /// following the urgent data" (MUST-62), so any length, over any number
+    /// of segments, is tracked by the one mark (MUST-31). Urgent bytes stay
+    /// in line: RFC 6093 §4 recommends exactly that.
+    fn take_urgent(&mut self, seq: SeqNumber, ptr: u16, stats: &mut TcpStats) {
+        if ptr == 0 {
+            // Points at the segment's own first octet: nothing urgent
+            // precedes it (Linux ignores it the same way).
+            return;
+        }
+        let up = seq + usize::from(ptr);
+        let consumed = self.read_seq();
+        if up <= consumed || self.rcv_up.is_some_and(|cur| up <= cur) {
+            return;
+        }
+        self.rcv_up = Some(up);
+        // MUST-32: one notification per new or advanced pointer.
+        self.stats.urgent_notifications += 1;
+        stats.urgent_notifications += 1;
+    }
+
+    /// Sequence number of the next byte the application will read.
+    fn read_seq(&self) -> SeqNumber {
+        self.rcv_nxt - self.rx.len() - usize::from(self.fin_received)
+    }
+
+    /// MUST-33: how many unread bytes precede the urgent mark (the last
+    /// urgent octet included), or `None` when no urgent data is unread.
+    pub fn urgent_pending(&self) -> Option<usize> {
+        let up = self.rcv_up?;
+        let read = self.read_seq();
+        (up > read).then(|| up - read)
+    }
+
+    /// SEND with the URGENT flag (RFC 9293 §3.9.1.2): queues `data` and
+    /// moves SND.UP to just past its last byte. Returns the bytes queued;
+    /// the mark covers only those.
+    pub fn app_send_urgent(&mut self, data: &[u8]) -> usize {
+        let mut n = 0;
+        while n < data.len() {
+            let k = self.tx.write_with(|buf| {
+                let k = buf.len().min(data.len() - n);
+                buf[..k].copy_from_slice(&data[n..n + k]);
+                k
+            });
+            if k == 0 {
+                break;
+            }
+            n += k;
+        }
+        if n > 0 {
+            self.snd_up = Some(self.data_end());
+        }
+        n
+    }
+
+    /// The urgent pointer for a segment starting at `seq`: "If SND.UP >
+    /// SEG.SEQ, set URG with SEG.UP = SND.UP - SEG.SEQ" — clamped to the
+    /// 16-bit field as RFC 6093 §4 describes for marks further ahead.
+    fn urgent_for(&self, seq: SeqNumber) -> Option<u16> {
+        let up = self.snd_up?;
+        (up > seq).then(|| (up - seq).min(usize::from(u16::MAX)) as u16)
     }
 
     fn reset_by_peer(&mut self, stats: &mut TcpStats) {
@@ -1433,6 +1526,10 @@ impl Tcb {
         if self.snd_nxt < self.snd_una {
             self.snd_nxt = self.snd_una;
         }
+        if self.snd_up.is_some_and(|up| up <= ack) {
+            // The urgent data is delivered: leave urgent mode.
+            self.snd_up = None;
+        }
         self.scoreboard.on_cumulative_ack(ack);
         self.stats.bytes_acked += data_acked as u64;
 
@@ -1458,6 +1555,10 @@ impl Tcb {
         }
         self.last_sample = sample;
         self.retries = 0;
+        if self.soft_error == Some(TcpError::ExcessiveRetransmissions) {
+            // Progress: the delivery problem is over.
+            self.soft_error = None;
+        }
 
         // RFC 3522 §3.2: "if the value of the Timestamp Echo Reply field of
         // the acceptable ACK's Timestamps option is smaller than the value
@@ -1797,7 +1898,7 @@ impl Tcb {
             self.connect_deadline = None;
             if matches!(self.state, State::SynSent | State::SynReceived) {
                 stats.connect_timeouts += 1;
-                let err = self.soft_error.unwrap_or(TcpError::TimedOut);
+                let err = self.timeout_error();
                 self.abort_with(err, stats);
                 return;
             }
@@ -1840,7 +1941,7 @@ impl Tcb {
                 // MUST-37 keeps the connection open as long as probes are
                 // answered; unanswered ones count toward R2.
                 self.probes_unanswered += 1;
-                if self.probes_unanswered > cfg.data_retries {
+                if self.r2.is_some_and(|r2| self.probes_unanswered > r2) {
                     stats.data_timeouts += 1;
                     self.abort_with(TcpError::TimedOut, stats);
                     return;
@@ -1876,19 +1977,48 @@ impl Tcb {
         }
     }
 
+    /// RFC 9293 §3.8.3: at R1 retransmissions "pass negative advice to the
+    /// IP layer" (MUST-20) and, between R1 and R2, tell the application of
+    /// the delivery problem (SHLD-9) as a soft error it reads in readiness.
+    fn reach_r1(&mut self, stats: &mut TcpStats) {
+        self.negative_advice = true;
+        stats.r1_notices += 1;
+        if self.soft_error.is_none() {
+            self.soft_error = Some(TcpError::ExcessiveRetransmissions);
+        }
+    }
+
+    /// The error a timeout abort reports: an ICMP soft error that may
+    /// explain it (MUST-56 lets it be reported), else TimedOut.
+    fn timeout_error(&self) -> TcpError {
+        match self.soft_error {
+            None | Some(TcpError::ExcessiveRetransmissions) => TcpError::TimedOut,
+            Some(e) => e,
+        }
+    }
+
+    /// MUST-21: R2 per connection, `None` for "infinite".
+    pub fn set_retransmit_limit(&mut self, r2: Option<u32>) {
+        self.r2 = r2;
+    }
+
     fn on_rto(&mut self, now: Instant, cfg: &TcpConfig, stats: &mut TcpStats) {
         match self.state {
             State::SynSent | State::SynReceived => {
                 // MUST-22/23 with syn_retries as R2 for the SYN.
                 if self.syn_retransmits >= cfg.syn_retries {
-                    let err = match (self.state, self.soft_error) {
-                        (State::SynSent, Some(e)) => e,
+                    let err = match self.state {
+                        State::SynSent => self.timeout_error(),
                         _ => TcpError::TimedOut,
                     };
                     self.abort_with(err, stats);
                     return;
                 }
                 self.syn_retransmits += 1;
+                // MUST-22: the SYN gets the same R1 handling as data.
+                if self.syn_retransmits == cfg.r1_retries.max(1) {
+                    self.reach_r1(stats);
+                }
                 self.rtt.back_off();
                 self.need_syn = true;
                 stats.retrans_segs += 1;
@@ -1896,11 +2026,14 @@ impl Tcb {
             }
             _ if self.snd_una != self.snd_max => {
                 self.retries += 1;
-                if self.retries > cfg.data_retries {
+                if self.r2.is_some_and(|r2| self.retries > r2) {
                     stats.data_timeouts += 1;
-                    let err = self.soft_error.unwrap_or(TcpError::TimedOut);
+                    let err = self.timeout_error();
                     self.abort_with(err, stats);
                     return;
+                }
+                if self.retries == cfg.r1_retries.max(1) {
+                    self.reach_r1(stats);
                 }
                 stats.rto_timeouts += 1;
                 self.stats.rto_timeouts += 1;
@@ -2209,7 +2342,10 @@ impl Tcb {
                     }
                     return None;
                 }
-            } else if !self.nodelay && self.snd_nxt > self.snd_una {
+            } else if !self.nodelay
+                && self.snd_nxt > self.snd_una
+                && self.snd_up.is_none_or(|up| up <= self.snd_nxt)
+            {
                 // Nagle (RFC 9293 §3.7.4, SHLD-7): "if there is unacknowledged
                 // data ..., then the sending TCP endpoint buffers all user data
                 // ... until the outstanding data has been acknowledged or until
@@ -2340,6 +2476,7 @@ impl Tcb {
             // MUST-61: PSH on the segment that empties the send queue.
             psh: len > 0 && plan.seq + len == self.data_end(),
             fin,
+            urgent_at: self.urgent_for(plan.seq),
             timestamp: ts,
             sack_ranges,
             payload,

@@ -90,6 +90,10 @@ pub enum TcpError {
     TimedOut,
     NetUnreachable,
     HostUnreachable,
+    /// A soft error, never the reason a connection ended: retransmissions
+    /// of one segment reached R1 (RFC 9293 §3.8.3, SHLD-9). Cleared when
+    /// the peer acknowledges new data.
+    ExcessiveRetransmissions,
     InvalidArgument(&'static str),
 }
 
@@ -107,6 +111,9 @@ impl fmt::Display for TcpError {
             TcpError::TimedOut => f.write_str("connection timed out"),
             TcpError::NetUnreachable => f.write_str("network unreachable"),
             TcpError::HostUnreachable => f.write_str("host unreachable"),
+            TcpError::ExcessiveRetransmissions => {
+                f.write_str("excessive retransmissions (R1 reached)")
+            }
             TcpError::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
         }
     }
@@ -124,9 +131,13 @@ pub struct Readiness {
     /// The connection is over (CLOSED or TIME-WAIT) or the peer has closed
     /// its side and all its data has been read.
     pub closed: bool,
-    /// The error that ended the connection, or the last soft error (ICMP)
-    /// reported while it is still up (RFC 9293 MUST-47, SHLD-25).
+    /// The error that ended the connection, or the last soft error (ICMP,
+    /// excessive retransmission) reported while it is still up (RFC 9293
+    /// MUST-47, SHLD-25).
     pub error: Option<TcpError>,
+    /// Urgent data is unread (RFC 9293 MUST-32); `Tcp::urgent_pending`
+    /// says how many bytes up to the mark.
+    pub urgent: bool,
 }
 
 /// ICMP errors the stack hands to [`Tcp::icmp_error`](super::Tcp::icmp_error).
@@ -189,4 +200,6 @@ pub struct ConnStats {
     pub bytes_lost: u64,
     /// Loss responses undone as spurious (RFC 3522).
     pub spurious_undos: u64,
+    /// Times the peer's urgent pointer appeared or advanced (MUST-32).
+    pub urgent_notifications: u64,
 }

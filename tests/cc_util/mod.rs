@@ -45,7 +45,13 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    pub fn new(cc: CcAlgorithm, rate_bps: u64, rtt_ms: u64, buffer_bdp: f64, loss: f64) -> Scenario {
+    pub fn new(
+        cc: CcAlgorithm,
+        rate_bps: u64,
+        rtt_ms: u64,
+        buffer_bdp: f64,
+        loss: f64,
+    ) -> Scenario {
         let rtt = Duration::from_millis(rtt_ms);
         // Long enough for slow start and a few congestion epochs at the
         // largest BDPs, and for BBR to cycle through PROBE_BW several times.
@@ -143,7 +149,9 @@ pub fn run(sc: &Scenario) -> Outcome {
     let bdp = sc.bdp_bytes();
     let queue_limit = sc.queue_bytes();
     // Buffers large enough that neither window but cwnd limits the flow.
-    let buf = (bdp + queue_limit).saturating_mul(2).clamp(256 * 1024, 1 << 30);
+    let buf = (bdp + queue_limit)
+        .saturating_mul(2)
+        .clamp(256 * 1024, 1 << 30);
     let mut cfg = TcpConfig {
         rx_buffer: buf,
         tx_buffer: buf,
@@ -189,13 +197,16 @@ pub fn run(sc: &Scenario) -> Outcome {
     let mut next_sample = sc.series_every.map(|d| t0 + d);
     let mut out: Vec<(Ipv4Addr, Ipv4Addr, Vec<u8>)> = Vec::new();
 
-
     loop {
         // Applications: start flows, keep send rings full, drain receivers.
         for (i, start) in sc.flows.iter().enumerate() {
             if clients[i].is_none() && now >= t0 + *start {
                 let h = a
-                    .connect(now, SocketAddrV4::new(SENDER, 0), SocketAddrV4::new(RECEIVER, 5001))
+                    .connect(
+                        now,
+                        SocketAddrV4::new(SENDER, 0),
+                        SocketAddrV4::new(RECEIVER, 5001),
+                    )
                     .unwrap();
                 client_ports[i] = a.local_addr(h).unwrap().port();
                 clients[i] = Some(h);
@@ -259,7 +270,15 @@ pub fn run(sc: &Scenario) -> Outcome {
             }
             let id = next_id;
             next_id += 1;
-            wires.insert(id, Wire { bytes, src, dst, queued });
+            wires.insert(
+                id,
+                Wire {
+                    bytes,
+                    src,
+                    dst,
+                    queued,
+                },
+            );
             heap.push(Reverse((at, id)));
         }
 
@@ -401,5 +420,8 @@ pub fn parse_row(line: &str) -> Option<(Scenario, [f64; 3])> {
     let loss: f64 = f[3].parse().ok()?;
     let cc: CcAlgorithm = f[4].parse().ok()?;
     let v = [f[5].parse().ok()?, f[6].parse().ok()?, f[7].parse().ok()?];
-    Some((Scenario::new(cc, rate * 1_000_000, rtt, buf, loss / 100.0), v))
+    Some((
+        Scenario::new(cc, rate * 1_000_000, rtt, buf, loss / 100.0),
+        v,
+    ))
 }
