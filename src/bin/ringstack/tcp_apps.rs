@@ -21,8 +21,16 @@ pub fn body_byte(i: u64) -> u8 {
 
 #[derive(Debug)]
 enum Kind {
-    Echo { pending: Vec<u8> },
-    Discard { bytes: u64, since: Instant },
+    /// `urgent` is where in `pending` the peer's urgent data ends: echoed
+    /// back as urgent data too.
+    Echo {
+        pending: Vec<u8>,
+        urgent: Option<usize>,
+    },
+    Discard {
+        bytes: u64,
+        since: Instant,
+    },
     Http(Box<HttpConn>),
 }
 
@@ -95,6 +103,7 @@ impl Services {
                 let kind = match mk {
                     0 => Kind::Echo {
                         pending: Vec::new(),
+                        urgent: None,
                     },
                     1 => Kind::Discard {
                         bytes: 0,
@@ -109,7 +118,7 @@ impl Services {
         let served = &mut self.served;
         self.conns.retain_mut(|(h, kind)| {
             let (keep, did) = match kind {
-                Kind::Echo { pending } => step_echo(stack, *h, pending, buf),
+                Kind::Echo { pending, urgent } => step_echo(stack, *h, pending, urgent, buf),
                 Kind::Discard { bytes, since } => step_discard(now, stack, *h, bytes, *since, buf),
                 Kind::Http(c) => step_http(stack, *h, c, served),
             };
@@ -124,20 +133,32 @@ impl Services {
 }
 
 /// Echo: never read more than can be written back, so a slow reader on the
-/// other side pushes back through our receive window.
+/// other side pushes back through our receive window. Urgent data comes
+/// back urgent, its mark in the same place (a Telnet-style interrupt
+/// round-trips).
 fn step_echo(
     stack: &mut Stack,
     h: ConnHandle,
     pending: &mut Vec<u8>,
+    urgent: &mut Option<usize>,
     buf: &mut [u8],
 ) -> (bool, bool) {
     let tcp = stack.tcp();
     let mut did = false;
     loop {
         if !pending.is_empty() {
-            match tcp.send(h, pending) {
+            // Only the mark matters: the bytes before it go as ordinary
+            // data, then the last urgent byte alone sets SND.UP, so a
+            // partial write never puts the mark early.
+            let sent = match *urgent {
+                Some(1) => tcp.send_urgent(h, &pending[..1]),
+                Some(mark) => tcp.send(h, &pending[..mark - 1]),
+                None => tcp.send(h, pending),
+            };
+            match sent {
                 Ok(n) if n > 0 => {
                     pending.drain(..n);
+                    *urgent = urgent.and_then(|m| m.checked_sub(n)).filter(|&m| m > 0);
                     did = true;
                     continue;
                 }
@@ -145,9 +166,13 @@ fn step_echo(
                 Err(_) => return (false, true),
             }
         }
+        let up = tcp.urgent_pending(h).ok().flatten();
         match tcp.recv(h, buf) {
             Ok(0) => return (false, true),
             Ok(n) => {
+                if let Some(k) = up.filter(|&k| k <= n) {
+                    *urgent = Some(pending.len() + k);
+                }
                 pending.extend_from_slice(&buf[..n]);
                 did = true;
             }
