@@ -657,3 +657,647 @@ fn secs_to_duration(s: f64) -> Duration {
         Duration::from_micros(us as u64)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSS: usize = 1000;
+
+    /// An ACK of `bytes` with the window full before it (`prior`) and the
+    /// rest still in flight after it.
+    fn ack(bytes: usize, prior: usize, rtt: Duration) -> AckSample {
+        AckSample {
+            rtt: Some(rtt),
+            srtt: Some(rtt),
+            bytes_acked: bytes,
+            delivered: bytes,
+            prior_in_flight: prior,
+            in_flight: prior.saturating_sub(bytes),
+            ..AckSample::default()
+        }
+    }
+
+    /// One RTT of a sender that keeps its window full: cwnd/SMSS ACKs of
+    /// one SMSS each, spread evenly over `rtt`; the first one marked as a
+    /// round start if `mark`.
+    fn run_rtt(c: &mut Cubic, now: &mut Instant, rtt: Duration, mark: bool) {
+        let n = (c.window() / MSS).max(1);
+        let step = Duration::from_micros(rtt.total_micros() / n as u64);
+        for i in 0..n {
+            let mut s = ack(MSS, c.window(), rtt);
+            s.round_start = mark && i == 0;
+            c.on_ack(*now, &s);
+            *now += step;
+        }
+    }
+
+    fn segs(bytes: usize) -> f64 {
+        bytes as f64 / MSS as f64
+    }
+
+    /// A controller in congestion avoidance right after a loss at a window
+    /// of `w` segments, recovery over.
+    fn after_loss(w: usize, now: Instant) -> Cubic {
+        let mut c = Cubic::new(MSS, w * MSS);
+        c.on_congestion(now, CongestionEvent::Loss { in_flight: w * MSS });
+        c.on_congestion(
+            now,
+            CongestionEvent::RecoveryEnd {
+                in_flight: c.ssthresh(),
+            },
+        );
+        c
+    }
+
+    #[test]
+    fn window_follows_the_cubic_function_after_a_loss() {
+        // RFC 9438 §4.2: "W_cubic(t) = C*(t-K)^3 + W_max" and eq. (2): "K =
+        // cubic_root((W_max - cwnd_epoch)/C)".
+        let rtt = Duration::from_millis(100);
+        let mut now = Instant::from_secs(1);
+        let mut c = after_loss(1000, now);
+        assert_eq!(c.window(), 700 * MSS);
+        let k = (300.0f64 / 0.4).cbrt();
+        let w = |t: f64| 0.4 * (t - k).powi(3) + 1000.0;
+
+        let mut samples = Vec::new();
+        while samples.len() < 150 {
+            let t0 = c.epoch_start().map(|e| now.saturating_since(e));
+            samples.push((t0.map_or(0.0, |d| d.as_secs_f64()), segs(c.window())));
+            run_rtt(&mut c, &mut now, rtt, false);
+            if samples.len() == 1 {
+                // The epoch began at the first ACK in avoidance.
+                assert!((c.k().as_secs_f64() - k).abs() < 1e-5, "K {:?}", c.k());
+                assert_eq!(c.w_max(), 1000 * MSS);
+            }
+        }
+        for &(t, cwnd) in &samples[1..] {
+            let expect = w(t);
+            let tol = (expect * 0.05).max(2.0);
+            assert!(
+                (cwnd - expect).abs() <= tol,
+                "t={t:.2}s cwnd={cwnd:.1} W_cubic={expect:.1}"
+            );
+        }
+        // Concave, then a plateau near W_max at t ≈ K, then convex.
+        let at = |t: f64| {
+            samples
+                .iter()
+                .find(|s| s.0 >= t)
+                .map(|s| s.1)
+                .expect("sampled")
+        };
+        let early = at(1.0) - at(0.0);
+        let plateau = at(k + 0.5) - at(k - 0.5);
+        let late = at(k + 5.0) - at(k + 4.0);
+        assert!(early > 4.0 * plateau, "early {early} plateau {plateau}");
+        assert!(late > 4.0 * plateau, "late {late} plateau {plateau}");
+        assert!((at(k) - 1000.0).abs() < 1000.0 * 0.02, "at K {}", at(k));
+        assert!(at(k + 5.0) > 1000.0, "convex region probes above W_max");
+    }
+
+    #[test]
+    fn loss_multiplies_cwnd_and_ssthresh_by_beta() {
+        // RFC 9438 §4.6: "ssthresh = flight_size * β_cubic ... cwnd =
+        // max(ssthresh, 2)", "β_cubic SHOULD be set to 0.7".
+        let mut c = Cubic::new(MSS, 100 * MSS);
+        c.on_congestion(
+            Instant::ZERO,
+            CongestionEvent::Loss {
+                in_flight: 100 * MSS,
+            },
+        );
+        assert_eq!((c.window(), c.ssthresh()), (70 * MSS, 70 * MSS));
+        assert_eq!(c.w_max(), 100 * MSS);
+        assert_eq!(c.info().state, "recovery");
+
+        // With less in flight than cwnd, the flight size sets it, with a
+        // floor of 2 SMSS ("ssthresh = max(ssthresh, 2)").
+        let mut c = Cubic::new(MSS, 100 * MSS);
+        c.on_congestion(
+            Instant::ZERO,
+            CongestionEvent::Loss {
+                in_flight: 50 * MSS,
+            },
+        );
+        assert_eq!(c.ssthresh(), 35 * MSS);
+        c.on_congestion(Instant::ZERO, CongestionEvent::Loss { in_flight: 0 });
+        assert_eq!((c.window(), c.ssthresh()), (2 * MSS, 2 * MSS));
+    }
+
+    #[test]
+    fn fast_convergence_lowers_w_max_when_a_loss_comes_below_it() {
+        // RFC 9438 §4.7: "W_max = cwnd * (1 + β_cubic) / 2 if cwnd < W_max
+        // and fast convergence is enabled ... cwnd otherwise".
+        let mut c = after_loss(100, Instant::ZERO);
+        assert_eq!(c.w_max(), 100 * MSS);
+        c.on_congestion(
+            Instant::ZERO,
+            CongestionEvent::Loss {
+                in_flight: 70 * MSS,
+            },
+        );
+        assert_eq!(c.w_max(), 70 * MSS * 17 / 20);
+        assert_eq!(c.window(), 49 * MSS);
+        // A loss above the previous W_max just remembers cwnd.
+        let mut c = after_loss(100, Instant::ZERO);
+        let mut now = Instant::ZERO;
+        while c.window() < 110 * MSS {
+            run_rtt(&mut c, &mut now, Duration::from_millis(20), false);
+        }
+        let w = c.window();
+        c.on_congestion(now, CongestionEvent::Loss { in_flight: w });
+        assert_eq!(c.w_max(), w);
+    }
+
+    #[test]
+    fn reno_friendly_region_dominates_for_small_windows_and_short_rtts() {
+        // RFC 9438 §4.3: "If so, CUBIC is in the Reno-friendly region and
+        // cwnd SHOULD be set to W_est", eq. (4) "W_est = W_est + α_cubic *
+        // segments_acked / cwnd", α_cubic = 1 once "W_est >= cwnd_prior".
+        let rtt = Duration::from_millis(1);
+        let mut now = Instant::ZERO;
+        let mut c = after_loss(20, now);
+        let alpha = 3.0 * (1.0 - 0.7) / (1.0 + 0.7);
+        let mut aimd = 14.0f64;
+        for _ in 0..200 {
+            run_rtt(&mut c, &mut now, rtt, false);
+            aimd += if aimd >= 20.0 { 1.0 } else { alpha };
+            // (The driver's whole ACKs per RTT lag a little behind.)
+            let tol = (aimd * 0.03).max(2.0);
+            assert!(
+                segs(c.window()) >= aimd - tol,
+                "{} < {aimd}",
+                segs(c.window())
+            );
+        }
+        let t = now.saturating_since(c.epoch_start().expect("in avoidance"));
+        assert!(c.window() > 4 * c.w_cubic(t), "far above W_cubic(t)");
+        assert_eq!(c.window(), c.w_est());
+    }
+
+    #[test]
+    fn target_is_clamped_to_one_and_a_half_cwnd_per_rtt() {
+        // RFC 9438 §4.2: "target = 1.5*cwnd if W_cubic(t + RTT) > 1.5*cwnd".
+        let mut now = Instant::ZERO;
+        let mut c = after_loss(100, now);
+        run_rtt(&mut c, &mut now, Duration::from_millis(10), false);
+        // A minute later W_cubic is enormous; one RTT grows at most 1.5x.
+        now += Duration::from_secs(60);
+        let before = c.window();
+        run_rtt(&mut c, &mut now, Duration::from_millis(10), false);
+        assert!(
+            c.window() <= before * 3 / 2 + MSS,
+            "{before} -> {}",
+            c.window()
+        );
+        assert!(c.window() > before * 5 / 4);
+    }
+
+    #[test]
+    fn timeout_sets_one_smss_and_ssthresh_only_on_the_first() {
+        // RFC 9438 §4.8: "CUBIC follows Reno to reduce cwnd [RFC5681] but
+        // sets ssthresh using β_cubic"; RFC 5681 §3.1: "the value of cwnd
+        // MUST be set to no more than the loss window, LW, which equals 1
+        // full-sized segment".
+        let mut c = Cubic::new(MSS, 100 * MSS);
+        let first = CongestionEvent::Timeout {
+            in_flight: 100 * MSS,
+            first: true,
+        };
+        c.on_congestion(Instant::ZERO, first);
+        assert_eq!((c.window(), c.ssthresh()), (MSS, 70 * MSS));
+        let again = CongestionEvent::Timeout {
+            in_flight: MSS,
+            first: false,
+        };
+        c.on_congestion(Instant::ZERO, again);
+        assert_eq!((c.window(), c.ssthresh()), (MSS, 70 * MSS));
+        assert_eq!(c.info().state, "slow-start");
+
+        // "During the first congestion avoidance stage after a timeout ...
+        // K is set to 0, and W_max is set to the congestion window size at
+        // the beginning of the current congestion avoidance stage."
+        let mut now = Instant::ZERO;
+        while c.epoch_start().is_none() {
+            run_rtt(&mut c, &mut now, Duration::from_millis(10), false);
+        }
+        assert_eq!(c.k(), Duration::ZERO);
+        assert_eq!(c.w_max(), 70 * MSS);
+    }
+
+    type State = (usize, usize, usize, Duration, Option<Instant>, usize);
+
+    fn state(c: &Cubic) -> State {
+        (
+            c.window(),
+            c.ssthresh(),
+            c.w_max(),
+            c.k(),
+            c.epoch_start(),
+            c.w_est(),
+        )
+    }
+
+    #[test]
+    fn undo_restores_the_state_from_before_a_spurious_event() {
+        // RFC 9438 §4.9: "CUBIC SHOULD restore the original values of
+        // above-mentioned variables ... if the current cwnd is lower than
+        // cwnd_prior".
+        let mut now = Instant::ZERO;
+        let mut c = after_loss(100, now);
+        for _ in 0..20 {
+            run_rtt(&mut c, &mut now, Duration::from_millis(10), false);
+        }
+        let before = state(&c);
+        let w = c.window();
+        c.on_congestion(now, CongestionEvent::Loss { in_flight: w });
+        assert_ne!(state(&c), before);
+        c.on_congestion(now, CongestionEvent::Undo);
+        assert_eq!(state(&c), before);
+
+        let first = CongestionEvent::Timeout {
+            in_flight: w,
+            first: true,
+        };
+        c.on_congestion(now, first);
+        assert_eq!(c.window(), MSS);
+        c.on_congestion(now, CongestionEvent::Undo);
+        assert_eq!(state(&c), before);
+
+        // A spurious loss in the initial slow start restores HyStart++ too.
+        let mut c = Cubic::new(MSS, 10 * MSS);
+        c.on_congestion(
+            now,
+            CongestionEvent::Loss {
+                in_flight: 10 * MSS,
+            },
+        );
+        c.on_congestion(now, CongestionEvent::Undo);
+        assert_eq!(state(&Cubic::new(MSS, 10 * MSS)), state(&c));
+        assert_eq!(c.ssthresh(), usize::MAX);
+    }
+
+    #[test]
+    fn undo_keeps_the_current_state_once_cwnd_is_past_the_prior() {
+        // RFC 9438 §4.9: "when the detection happens long after a spurious
+        // loss event and the current cwnd is already higher than
+        // cwnd_prior, CUBIC SHOULD continue to use the current and the most
+        // recent values of these variables."
+        let mut now = Instant::ZERO;
+        let mut c = after_loss(100, now);
+        while c.window() <= 100 * MSS {
+            run_rtt(&mut c, &mut now, Duration::from_millis(10), false);
+        }
+        let s = state(&c);
+        c.on_congestion(now, CongestionEvent::Undo);
+        assert_eq!(state(&c), s);
+        // And an Undo with nothing to undo does nothing.
+        c.on_congestion(now, CongestionEvent::Undo);
+        assert_eq!(state(&c), s);
+    }
+
+    #[test]
+    fn idle_restarts_at_the_initial_window_and_does_not_count_idle_time() {
+        // RFC 5681 §4.1: "cwnd is reduced to RW = min(IW,cwnd)".
+        let mut c = Cubic::new(MSS, 10 * MSS);
+        c.on_congestion(Instant::ZERO, CongestionEvent::Loss { in_flight: 100 });
+        let mut now = Instant::ZERO;
+        while c.window() <= 10 * MSS {
+            run_rtt(&mut c, &mut now, Duration::from_millis(10), false);
+        }
+        c.on_congestion(now, CongestionEvent::Idle);
+        assert_eq!(c.window(), 10 * MSS);
+        let mut big = Cubic::new(MSS, 40 * MSS);
+        big.on_congestion(now, CongestionEvent::Idle);
+        assert_eq!(big.window(), 40 * MSS);
+
+        // The epoch moves by the idle time: after 100 s idle the window
+        // grows exactly as if the idle time had not been.
+        let rtt = Duration::from_millis(50);
+        let mut t1 = Instant::ZERO;
+        let mut a = Cubic::new(MSS, 1000 * MSS);
+        a.on_congestion(
+            t1,
+            CongestionEvent::Loss {
+                in_flight: 100 * MSS,
+            },
+        );
+        for _ in 0..10 {
+            run_rtt(&mut a, &mut t1, rtt, false);
+        }
+        // (The flight empties at the last ACK, one step before t1.)
+        a.on_sent(t1, MSS, MSS);
+        let mut b = a.clone();
+        let mut t2 = t1 + Duration::from_secs(100);
+        b.on_congestion(t2, CongestionEvent::Idle);
+        b.on_sent(t2, MSS, MSS);
+        assert_eq!(b.window(), a.window(), "cwnd <= IW: no restart");
+        for _ in 0..10 {
+            run_rtt(&mut a, &mut t1, rtt, false);
+            run_rtt(&mut b, &mut t2, rtt, false);
+            assert_eq!(a.window(), b.window());
+        }
+        // A send into an empty flight also moves it (request/response).
+        a.on_sent(t1, MSS, MSS);
+        let mut d = a.clone();
+        let mut t3 = t1 + Duration::from_secs(30);
+        d.on_sent(t3, MSS, MSS);
+        run_rtt(&mut a, &mut t1, rtt, false);
+        run_rtt(&mut d, &mut t3, rtt, false);
+        assert_eq!(a.window(), d.window());
+    }
+
+    #[test]
+    fn app_limited_acks_do_not_grow_the_window() {
+        // RFC 9438 §4.6: implementations "MUST use other measures to
+        // prevent cwnd from growing when the volume of bytes in flight is
+        // smaller than cwnd".
+        let mut c = Cubic::new(MSS, 10 * MSS);
+        let mut s = ack(MSS, 2 * MSS, Duration::from_millis(10));
+        s.app_limited = true;
+        c.on_ack(Instant::ZERO, &s);
+        assert_eq!(c.window(), 10 * MSS);
+        s.app_limited = false;
+        c.on_ack(Instant::ZERO, &s);
+        assert_eq!(c.window(), 11 * MSS);
+    }
+
+    #[test]
+    fn no_growth_in_recovery() {
+        let mut c = after_loss(100, Instant::ZERO);
+        c.on_congestion(
+            Instant::ZERO,
+            CongestionEvent::Loss {
+                in_flight: 70 * MSS,
+            },
+        );
+        let w = c.window();
+        let mut s = ack(MSS, w, Duration::from_millis(10));
+        s.in_recovery = true;
+        for i in 0..100 {
+            c.on_ack(Instant::from_millis(i), &s);
+        }
+        assert_eq!(c.window(), w);
+    }
+
+    #[test]
+    fn slow_start_adds_at_most_l_smss_per_ack() {
+        // RFC 9406 §4.2: "cwnd = cwnd + min(N, L * SMSS)", L = 8 here (not
+        // paced).
+        let mut c = Cubic::new(MSS, 10 * MSS);
+        c.on_ack(
+            Instant::ZERO,
+            &ack(3 * MSS, 10 * MSS, Duration::from_millis(5)),
+        );
+        assert_eq!(c.window(), 13 * MSS);
+        c.on_ack(
+            Instant::ZERO,
+            &ack(50 * MSS, 13 * MSS, Duration::from_millis(5)),
+        );
+        assert_eq!(c.window(), 21 * MSS);
+    }
+
+    #[test]
+    fn hystart_rtt_rise_enters_css_then_avoidance_after_css_rounds() {
+        // RFC 9406 §4.2: "if (currentRoundMinRTT >= (lastRoundMinRTT +
+        // RttThresh)) ... exit slow start and enter CSS"; in CSS "cwnd =
+        // cwnd + (min(N, L * SMSS) / CSS_GROWTH_DIVISOR)"; "If CSS_ROUNDS
+        // rounds are complete, enter congestion avoidance by setting the
+        // ssthresh to the current cwnd."
+        let mut now = Instant::ZERO;
+        let mut c = Cubic::new(MSS, 10 * MSS);
+        for _ in 0..3 {
+            run_rtt(&mut c, &mut now, Duration::from_millis(50), true);
+        }
+        assert_eq!(c.window(), 80 * MSS);
+        assert!(!c.in_css());
+        // RttThresh = clamp(50 ms / 8, 4 ms, 16 ms) = 6.25 ms; +10 ms.
+        run_rtt(&mut c, &mut now, Duration::from_millis(60), true);
+        assert!(c.in_css());
+        assert_eq!(c.info().state, "hystart-css");
+        // 8 ACKs at full slow-start speed (the eighth grows before its RTT
+        // is checked), the other 72 at a quarter.
+        assert_eq!(c.window(), 160 * MSS - 72 * 3 * MSS / 4);
+        let w = c.window();
+        c.on_ack(now, &ack(MSS, w, Duration::from_millis(60)));
+        assert_eq!(c.window(), w + MSS / 4);
+
+        // The round CSS began in is the first of CSS_ROUNDS.
+        for _ in 1..CSS_ROUNDS {
+            run_rtt(&mut c, &mut now, Duration::from_millis(60), true);
+            assert!(c.in_css());
+            assert_eq!(c.ssthresh(), usize::MAX);
+        }
+        let w = c.window();
+        run_rtt(&mut c, &mut now, Duration::from_millis(60), true);
+        assert!(!c.in_css());
+        assert_eq!(c.ssthresh(), w);
+        assert_eq!(c.info().state, "avoidance");
+        assert!(c.epoch_start().is_some());
+        assert_eq!((c.w_max(), c.k()), (w, Duration::ZERO));
+    }
+
+    #[test]
+    fn hystart_rtt_drop_in_css_resumes_slow_start() {
+        // RFC 9406 §4.2: "If currentRoundMinRTT < cssBaselineMinRtt ...
+        // resume slow start".
+        let mut now = Instant::ZERO;
+        let mut c = Cubic::new(MSS, 10 * MSS);
+        for _ in 0..3 {
+            run_rtt(&mut c, &mut now, Duration::from_millis(50), true);
+        }
+        run_rtt(&mut c, &mut now, Duration::from_millis(60), true);
+        assert!(c.in_css());
+        run_rtt(&mut c, &mut now, Duration::from_millis(55), true);
+        assert!(!c.in_css());
+        assert_eq!(c.info().state, "slow-start");
+        let w = c.window();
+        c.on_ack(now, &ack(MSS, w, Duration::from_millis(55)));
+        assert_eq!(c.window(), w + MSS);
+    }
+
+    #[test]
+    fn hystart_without_rtt_rise_stays_in_slow_start() {
+        // RFC 9406 §4.2: the exit needs "currentRoundMinRTT >=
+        // (lastRoundMinRTT + RttThresh)"; 4 ms of jitter at 50 ms is below
+        // the 6.25 ms threshold.
+        let mut now = Instant::ZERO;
+        let mut c = Cubic::new(MSS, 10 * MSS);
+        for i in 0..12 {
+            let rtt = Duration::from_millis(if i % 2 == 0 { 50 } else { 54 });
+            run_rtt(&mut c, &mut now, rtt, true);
+            assert!(!c.in_css(), "round {i}");
+        }
+        assert_eq!(c.window(), (10 * MSS) << 12);
+        assert_eq!(c.ssthresh(), usize::MAX);
+    }
+
+    #[test]
+    fn hystart_detects_rounds_from_delivered_bytes_when_tcp_does_not() {
+        // The same rise with `round_start` never set: rounds end when the
+        // bytes in flight at their start have been delivered.
+        let mut now = Instant::ZERO;
+        let mut c = Cubic::new(MSS, 10 * MSS);
+        for _ in 0..3 {
+            run_rtt(&mut c, &mut now, Duration::from_millis(50), false);
+        }
+        assert!(!c.in_css());
+        for _ in 0..2 {
+            run_rtt(&mut c, &mut now, Duration::from_millis(60), false);
+        }
+        assert!(c.in_css());
+        for _ in 0..CSS_ROUNDS {
+            run_rtt(&mut c, &mut now, Duration::from_millis(60), false);
+        }
+        assert!(!c.in_css());
+        assert_ne!(c.ssthresh(), usize::MAX);
+    }
+
+    #[test]
+    fn hystart_runs_only_in_the_initial_slow_start() {
+        // RFC 9406 §4.3: "An implementation SHOULD use HyStart++ only for
+        // the initial slow start".
+        let mut now = Instant::ZERO;
+        let mut c = Cubic::new(MSS, 10 * MSS);
+        let to = CongestionEvent::Timeout {
+            in_flight: 1000 * MSS,
+            first: true,
+        };
+        c.on_congestion(now, to);
+        for i in 0..8 {
+            run_rtt(&mut c, &mut now, Duration::from_millis(50 + 20 * i), false);
+            assert!(!c.in_css());
+        }
+    }
+
+    #[test]
+    fn set_mss_keeps_the_floors() {
+        let mut c = Cubic::new(MSS, 10 * MSS);
+        c.set_mss(1460);
+        assert_eq!(c.window(), 14_600);
+        c.on_congestion(Instant::ZERO, CongestionEvent::Loss { in_flight: 0 });
+        c.set_mss(9000);
+        assert!(c.ssthresh() >= 18_000 && c.window() >= 9000);
+        c.set_mss(0);
+        assert!(c.window() >= 1);
+    }
+
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            let mut x = self.0;
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            self.0 = x;
+            x
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n.max(1)
+        }
+        fn size(&mut self) -> usize {
+            match self.below(8) {
+                0 => 0,
+                1 => usize::MAX,
+                2 => self.next() as usize,
+                _ => self.below(200_000) as usize,
+            }
+        }
+        fn dur(&mut self) -> Duration {
+            match self.below(10) {
+                0 => Duration::ZERO,
+                1 => Duration::MAX,
+                2 => Duration::from_micros(self.next()),
+                _ => Duration::from_micros(self.below(500_000)),
+            }
+        }
+        fn opt_dur(&mut self) -> Option<Duration> {
+            if self.below(4) == 0 {
+                None
+            } else {
+                Some(self.dur())
+            }
+        }
+    }
+
+    #[test]
+    fn random_operations_keep_the_invariants() {
+        for seed in 1..=50u64 {
+            let mut r = XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+            let mut c = Cubic::new(MSS, 10 * MSS);
+            let mut now = Instant::from_secs(1000);
+            for step in 0..10_000 {
+                match r.below(12) {
+                    0 => c.on_sent(now, r.size(), r.size()),
+                    1..=4 => {
+                        let s = AckSample {
+                            rtt: r.opt_dur(),
+                            srtt: r.opt_dur(),
+                            min_rtt: r.opt_dur(),
+                            bytes_acked: r.size(),
+                            delivered: r.size(),
+                            lost: r.size(),
+                            prior_in_flight: r.size(),
+                            in_flight: r.size(),
+                            in_recovery: r.below(4) == 0,
+                            app_limited: r.below(4) == 0,
+                            rate: None,
+                            round_start: r.below(3) == 0,
+                            round_count: r.next(),
+                            total_delivered: r.next(),
+                        };
+                        c.on_ack(now, &s);
+                    }
+                    5 => c.on_congestion(
+                        now,
+                        CongestionEvent::Loss {
+                            in_flight: r.size(),
+                        },
+                    ),
+                    6 => {
+                        let e = CongestionEvent::Timeout {
+                            in_flight: r.size(),
+                            first: r.below(2) == 0,
+                        };
+                        c.on_congestion(now, e);
+                    }
+                    7 => {
+                        let e = CongestionEvent::RecoveryEnd {
+                            in_flight: r.size(),
+                        };
+                        c.on_congestion(now, e);
+                    }
+                    8 => c.on_congestion(now, CongestionEvent::Idle),
+                    9 => c.on_congestion(now, CongestionEvent::Undo),
+                    10 => {
+                        now = match r.below(6) {
+                            0 => now,
+                            1 => now + Duration::MAX,
+                            2 => now - r.dur(),
+                            3 => Instant::from_micros(r.next() as i64),
+                            _ => now + r.dur(),
+                        }
+                    }
+                    _ => {
+                        let mss = [0, 1, 7, 536, 1460, 1461, 9000, 65_535, usize::MAX];
+                        c.set_mss(mss[r.below(mss.len() as u64) as usize]);
+                    }
+                }
+                let ctx = format!("seed {seed} step {step}: {c:?}");
+                assert!(c.window() >= c.mss, "{ctx}");
+                assert!(c.window() >= 1 && c.window() <= CWND_CAP, "{ctx}");
+                assert!(
+                    c.ssthresh() == usize::MAX || c.ssthresh() >= 2 * c.mss,
+                    "{ctx}"
+                );
+                assert!(c.k.is_finite() && c.k >= 0.0, "{ctx}");
+                assert!(c.w_max <= CWND_CAP && c.w_est <= CWND_CAP, "{ctx}");
+                let _ = c.w_cubic(Duration::MAX);
+                let _ = c.info();
+            }
+        }
+    }
+}
