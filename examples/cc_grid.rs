@@ -114,8 +114,11 @@ fn grid(threads: usize) {
     eprintln!("wrote docs/CC-GRID.md");
 }
 
+/// One plotted line: name, colour, (x, y) points.
+type Series<'a> = (&'a str, &'a str, Vec<(f64, f64)>);
+
 /// A line chart as SVG: one polyline per series, axes with a few ticks.
-fn svg_chart(title: &str, ylabel: &str, series: &[(&str, &str, Vec<(f64, f64)>)]) -> String {
+fn svg_chart(title: &str, ylabel: &str, series: &[Series<'_>]) -> String {
     let (w, h, ml, mr, mt, mb) = (900.0, 420.0, 70.0, 20.0, 40.0, 50.0);
     let xmax = series
         .iter()
@@ -207,7 +210,7 @@ fn plots() {
         .iter()
         .map(|&cc| (cc, run(&plot_scenario(cc))))
         .collect();
-    let pick = |f: &dyn Fn(&cc_util::Sample) -> f64| -> Vec<(&str, &str, Vec<(f64, f64)>)> {
+    let pick = |f: &dyn Fn(&cc_util::Sample) -> f64| -> Vec<Series<'_>> {
         runs.iter()
             .zip(colours)
             .map(|((cc, o), c)| {
