@@ -103,47 +103,54 @@ fn bbr_keeps_a_deep_buffer_nearly_empty_while_cubic_fills_it() {
 #[test]
 fn cubic_window_after_a_loss_follows_the_rfc9438_curve() {
     // RFC 9438 §4.2: "W_cubic(t) = C*(t-K)^3 + W_max" with C = 0.4 and
-    // K = cubic_root((W_max - cwnd_epoch)/C), cwnd_epoch = W_max * 0.7 for
-    // the first reduction (§4.6, §4.7 with no earlier W_max). A big BDP
-    // keeps CUBIC out of the Reno-friendly region.
+    // K = cubic_root((W_max - cwnd_epoch)/C), cwnd_epoch = 0.7 * cwnd at
+    // the loss (§4.6). W_max is cwnd at the loss, or 0.85 of it under fast
+    // convergence (§4.7) when the loss came below the previous W_max: the
+    // epoch must follow one of the two curves all the way to the next loss.
+    // A big BDP keeps CUBIC out of the Reno-friendly region.
     let mut sc = Scenario::new(CcAlgorithm::Cubic, 200 * MBIT, 100, 1.0, 0.0);
     sc.duration = Duration::from_secs(40);
     sc.series_every = Some(Duration::from_millis(100));
     let o = run(&sc);
     let s = &o.series;
     let mss = o.final_stats[0].snd_mss as f64;
-    // Find a reduction in congestion avoidance (not the slow-start exit):
-    // the second drop of cwnd by more than 20 %.
+    // Multiplicative decreases in congestion avoidance: cwnd × 0.7 (the
+    // slow-start overshoot ends in a timeout instead, cwnd to 1 MSS).
     let drops: Vec<usize> = (1..s.len())
-        .filter(|&i| (s[i].cwnd as f64) < 0.8 * s[i - 1].cwnd as f64)
+        .filter(|&i| {
+            let r = s[i].cwnd as f64 / s[i - 1].cwnd as f64;
+            (0.6..0.8).contains(&r) && s[i - 1].state == "avoidance"
+        })
         .collect();
-    assert!(
-        drops.len() >= 2,
-        "CUBIC saw fewer than two reductions: {drops:?}"
-    );
-    let i = drops[1];
-    let w_max = s[i - 1].cwnd as f64 / mss;
-    let t0 = s[i].t.as_secs_f64();
-    let k = (w_max * (1.0 - 0.7) / 0.4).cbrt();
-    let end = drops.get(2).copied().unwrap_or(s.len());
-    let mut compared = 0;
-    for p in &s[i + 2..end] {
-        let t = p.t.as_secs_f64() - t0;
-        let want = 0.4 * (t - k).powi(3) + w_max;
-        let got = p.cwnd as f64 / mss;
-        // The curve runs from the epoch's first ACK, an RTT or so after the
-        // reduction, and cwnd follows W_cubic(t + RTT) (§4.2): allow the
-        // equivalent of a few RTTs' shift plus 5 %.
-        let early = 0.4 * (t - 0.3 - k).powi(3) + w_max;
-        let late = 0.4 * (t + 0.3 - k).powi(3) + w_max;
-        let (lo, hi) = (early.min(late).min(want), early.max(late).max(want));
+    assert!(!drops.is_empty(), "no multiplicative decrease seen");
+    for (n, &i) in drops.iter().enumerate() {
+        let prior = s[i - 1].cwnd as f64 / mss;
+        let t0 = s[i].t.as_secs_f64();
+        let end = drops.get(n + 1).map_or(s.len(), |&j| j - 1);
+        let fits = |w_max: f64| {
+            let k = ((w_max - 0.7 * prior).max(0.0) / 0.4).cbrt();
+            s[i + 2..end].iter().all(|p| {
+                let t = p.t.as_secs_f64() - t0;
+                // The epoch starts at its first ACK, up to an RTT (here
+                // 100-200 ms) after the reduction, and cwnd chases
+                // W_cubic(t + RTT) (§4.2): allow that shift, and 3 %.
+                let at = |dt: f64| (0.4 * (t + dt - k).powi(3) + w_max).max(0.7 * prior);
+                let (lo, hi) = (at(-0.3), at(0.3));
+                let got = p.cwnd as f64 / mss;
+                got >= lo * 0.97 - 2.0 && got <= hi * 1.03 + 2.0
+            })
+        };
         assert!(
-            got >= lo * 0.95 - 2.0 && got <= hi * 1.05 + 2.0,
-            "t={t:.2}s after the loss: cwnd {got:.1} segments, W_cubic {want:.1} (W_max {w_max:.1}, K {k:.2}s)"
+            end > i + 20,
+            "epoch {n} too short to compare ({} samples)",
+            end - i
         );
-        compared += 1;
+        assert!(
+            fits(prior) || fits(0.85 * prior),
+            "epoch {n} (loss at {t0:.1} s, cwnd {prior:.0} segments) follows neither W_cubic curve: {:?}",
+            s[i..end].iter().map(|p| p.cwnd / 1448).collect::<Vec<_>>()
+        );
     }
-    assert!(compared >= 10, "only {compared} points on the curve");
 }
 
 fn two_flows(cc: CcAlgorithm) -> Outcome {
