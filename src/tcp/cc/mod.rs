@@ -8,11 +8,13 @@
 //! - [`Cubic`]: RFC 9438 with HyStart++ (RFC 9406).
 //! - [`Bbr`]: the model-based algorithm of draft-ietf-ccwg-bbr (BBRv3).
 
+pub mod bbr;
 pub mod newreno;
 
 use super::config::CcAlgorithm;
 use crate::time::{Duration, Instant};
 
+pub use bbr::Bbr;
 pub use newreno::NewReno;
 
 /// A delivery-rate sample (draft-cheng-iccrg-delivery-rate-estimation §3.3),
@@ -138,7 +140,8 @@ pub trait CongestionControl: core::fmt::Debug {
 pub fn new(alg: CcAlgorithm, mss: usize, iw: usize) -> Box<dyn CongestionControl + Send> {
     match alg {
         CcAlgorithm::NewReno => Box::new(NewReno::new(mss, iw)),
-        // Until their modules land, CUBIC and BBR fall back to NewReno.
-        CcAlgorithm::Cubic | CcAlgorithm::Bbr => Box::new(NewReno::new(mss, iw)),
+        CcAlgorithm::Bbr => Box::new(Bbr::new(mss, iw)),
+        // Until its module lands, CUBIC falls back to NewReno.
+        CcAlgorithm::Cubic => Box::new(NewReno::new(mss, iw)),
     }
 }
