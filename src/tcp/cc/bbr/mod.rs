@@ -42,6 +42,8 @@
 //!   to it (NewReno-style recovery without SACK) stay finite.
 
 mod filters;
+#[cfg(test)]
+mod tests;
 
 use super::{AckSample, CcInfo, CongestionControl, CongestionEvent, RateSample};
 use crate::time::{Duration, Instant};
