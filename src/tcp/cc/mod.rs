@@ -8,12 +8,14 @@
 //! - [`Cubic`]: RFC 9438 with HyStart++ (RFC 9406).
 //! - [`Bbr`]: the model-based algorithm of draft-ietf-ccwg-bbr (BBRv3).
 
+pub mod bbr;
 pub mod cubic;
 pub mod newreno;
 
 use super::config::CcAlgorithm;
 use crate::time::{Duration, Instant};
 
+pub use bbr::Bbr;
 pub use cubic::Cubic;
 pub use newreno::NewReno;
 
@@ -141,7 +143,6 @@ pub fn new(alg: CcAlgorithm, mss: usize, iw: usize) -> Box<dyn CongestionControl
     match alg {
         CcAlgorithm::NewReno => Box::new(NewReno::new(mss, iw)),
         CcAlgorithm::Cubic => Box::new(Cubic::new(mss, iw)),
-        // Until its module lands, BBR falls back to NewReno.
-        CcAlgorithm::Bbr => Box::new(NewReno::new(mss, iw)),
+        CcAlgorithm::Bbr => Box::new(Bbr::new(mss, iw)),
     }
 }
