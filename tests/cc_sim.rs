@@ -226,3 +226,33 @@ fn every_algorithm_fills_a_clean_path() {
         assert!(o.utilisation > 0.9, "{cc}: {:.3}", o.utilisation);
     }
 }
+
+#[test]
+#[ignore]
+fn debug_series() {
+    let cc: CcAlgorithm = std::env::var("CC").unwrap_or("bbr".into()).parse().unwrap();
+    let loss: f64 = std::env::var("LOSS")
+        .unwrap_or("0.01".into())
+        .parse()
+        .unwrap();
+    let mut sc = Scenario::new(cc, 100 * MBIT, 50, 1.0, loss);
+    sc.series_every = Some(Duration::from_millis(250));
+    let o = run(&sc);
+    for s in &o.series {
+        eprintln!(
+            "{:.2} cwnd {} gp {:.1} dr {:.1} pace {:?} {} {:?}",
+            s.t.as_secs_f64(),
+            s.cwnd / 1448,
+            s.goodput_bps / 1e6,
+            s.delivery_rate_bps / 1e6,
+            s.pacing_bps.map(|p| (p / 1e6) as u64),
+            s.state,
+            s.srtt
+        );
+    }
+    eprintln!(
+        "drops random {} queue {} ooo {}",
+        o.random_drops, o.queue_drops, o.receiver_ooo_drops
+    );
+    eprintln!("util {:.3} {:?}", o.utilisation, o.final_stats);
+}

@@ -206,6 +206,29 @@ fn bulk_setup(sack: bool, seed: u64) -> (Net, ConnHandle, ConnHandle) {
     (net, a, b)
 }
 
+/// Writes `total` bytes from A as the send ring takes them while B reads.
+fn send_and_drain(net: &mut Net, c: ConnHandle, s: ConnHandle, total: usize) {
+    let mut sent = 0;
+    let mut got = 0;
+    let chunk = vec![7u8; 65536];
+    let mut buf = vec![0u8; 65536];
+    assert!(net.run_until(Duration::from_secs(600), |n| {
+        while sent < total {
+            match n.a.send(c, &chunk[..(total - sent).min(chunk.len())]) {
+                Ok(k) if k > 0 => sent += k,
+                _ => break,
+            }
+        }
+        while let Ok(k) = n.b.recv(s, &mut buf) {
+            if k == 0 {
+                break;
+            }
+            got += k;
+        }
+        got >= total
+    }));
+}
+
 fn drain(net: &mut Net, s: ConnHandle, want: usize) {
     let mut got = 0;
     let mut buf = vec![0u8; 65536];
@@ -694,4 +717,143 @@ fn r2_is_set_per_connection_including_infinite() {
     net.run_for(Duration::from_secs(6 * 3600));
     assert_eq!(net.a.state(c), Ok(State::Established));
     assert!(net.a.conn_stats(c).unwrap().retransmits > 15);
+}
+
+#[test]
+fn a_lost_retransmission_is_resent_without_waiting_for_the_timer() {
+    // RFC 8985 §2: RACK marks a segment lost when one "sent
+    // chronologically after" it has been delivered — which also catches a
+    // retransmission lost again, where RFC 6675 alone can only wait for the
+    // RTO. Segment 2 is lost twice; the data behind it keeps flowing.
+    let (mut net, c, s) = bulk_setup(true, 11);
+    let first = Rc::new(RefCell::new(None::<u32>));
+    let f2 = first.clone();
+    drop_a_data(&mut net, move |n, seq| {
+        let mut f = f2.borrow_mut();
+        let base = *f.get_or_insert(seq);
+        seq.wrapping_sub(base) / 1460 == 2 && n < 2
+    });
+    send_and_drain(&mut net, c, s, 150 * 1460);
+    let st = net.a.conn_stats(c).unwrap();
+    assert_eq!(st.rto_timeouts, 0, "{st:?}");
+    assert!(net.a.stats().rack_lost_retransmits >= 1);
+    let base = first.borrow().unwrap();
+    let sends = sends_of(net.capture.as_ref().unwrap(), A);
+    let third = sends
+        .iter()
+        .filter(|(_, sq, _)| sq.wrapping_sub(base) / 1460 == 2)
+        .count();
+    assert_eq!(third, 3, "original, lost retransmission, RACK's resend");
+}
+
+#[test]
+fn one_recovery_after_another_does_not_resend_what_is_in_flight() {
+    // RFC 6675 §5 (4.2) retransmits "the first data segment presumed
+    // dropped"; a retransmission of the previous recovery still on its way
+    // is not. Losses spread over a long transfer make recoveries follow
+    // each other; each lost segment must be resent exactly once.
+    let (mut net, c, s) = bulk_setup(true, 12);
+    let dropped = Rc::new(RefCell::new(0u64));
+    let d2 = dropped.clone();
+    let mut k = 0u64;
+    net.filter = Some(Box::new(move |_, r: &Repr<'_>, src| {
+        if src != A || r.payload.is_empty() {
+            return true;
+        }
+        k += 1;
+        // Every 37th data segment sent, first transmissions and
+        // retransmissions alike.
+        if k % 37 == 5 {
+            *d2.borrow_mut() += 1;
+            return false;
+        }
+        true
+    }));
+    send_and_drain(&mut net, c, s, 3000 * 1460);
+    let st = net.a.stats();
+    assert_eq!(st.rto_timeouts, 0, "{st:?}");
+    assert!(st.sack_recoveries > 50);
+    assert_eq!(
+        st.retrans_segs,
+        *dropped.borrow(),
+        "one retransmission per lost segment"
+    );
+}
+
+#[test]
+fn a_receiver_holds_many_holes_at_once() {
+    // SHLD-31: out-of-order data is queued — also with dozens of holes in
+    // one large window (every third segment of 600 lost once).
+    let mut c = cfg();
+    c.rx_buffer = 4 << 20;
+    c.tx_buffer = 4 << 20;
+    c.ooo_max_bytes = 4 << 20;
+    let mut net = Net::new(c.clone(), c, link_ms(25), 13);
+    let (a, b) = open(&mut net);
+    net.capture = Some(Vec::new());
+    let first = Rc::new(RefCell::new(None::<u32>));
+    let f2 = first.clone();
+    // Let the window open first, then lose every third segment once.
+    drop_a_data(&mut net, move |n, seq| {
+        let mut f = f2.borrow_mut();
+        let base = *f.get_or_insert(seq);
+        let k = seq.wrapping_sub(base) / 1448;
+        n == 0 && k > 300 && k < 900 && k % 3 == 0
+    });
+    send_and_drain(&mut net, a, b, 2000 * 1448);
+    assert_eq!(net.b.stats().drop_ooo_full, 0, "every good segment kept");
+}
+
+#[test]
+fn three_losses_in_one_recovery_cost_three_retransmissions() {
+    // Segment A is lost, and so is its first retransmission; B, new data
+    // sent during that recovery, is lost once. RACK (RFC 8985) finds A's
+    // resend lost from the data sent after it, RFC 6675 finds B, and no
+    // resend still on its way goes out again (RFC 6675 §5 (4.2) resends
+    // "the first data segment presumed dropped"): three losses, three
+    // retransmissions, no timeout.
+    let (mut net, c, s) = bulk_setup(true, 14);
+    let dropped = Rc::new(RefCell::new(0u64));
+    let d2 = dropped.clone();
+    let mut a_seq: Option<u32> = None;
+    let mut a_sends = 0;
+    let mut highest = 0u32;
+    let mut b_armed = false;
+    let mut b_done = false;
+    let mut n_data = 0;
+    net.filter = Some(Box::new(move |_, r: &Repr<'_>, src| {
+        if src != A || r.payload.is_empty() {
+            return true;
+        }
+        n_data += 1;
+        let seq = r.seq_number.0;
+        let new = seq.wrapping_sub(highest) as i32 > 0 || highest == 0;
+        if new {
+            highest = seq;
+        }
+        if a_seq.is_none() && n_data == 150 {
+            a_seq = Some(seq);
+        }
+        if a_seq == Some(seq) {
+            a_sends += 1;
+            if a_sends <= 2 {
+                if a_sends == 2 {
+                    b_armed = true;
+                }
+                *d2.borrow_mut() += 1;
+                return false;
+            }
+        } else if b_armed && !b_done && new {
+            b_done = true;
+            *d2.borrow_mut() += 1;
+            return false;
+        }
+        true
+    }));
+    send_and_drain(&mut net, c, s, 1000 * 1460);
+    let st = net.a.stats();
+    assert_eq!(*dropped.borrow(), 3);
+    assert_eq!(st.rto_timeouts, 0, "{st:?}");
+    assert_eq!(st.retrans_segs, 3, "{st:?}");
+    assert_eq!(st.rack_lost_retransmits, 1, "{st:?}");
 }

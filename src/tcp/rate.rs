@@ -52,6 +52,18 @@ pub struct RateSampler {
     min_rtt: Option<Duration>,
     /// Records below this were already examined by `mark_lost_below`.
     lost_scan: Option<SeqNumber>,
+    /// RFC 8985's RACK.xmit_ts and RACK.rtt: the send time of the most
+    /// recently sent segment known delivered, and its RTT.
+    rack_xmit: Option<Instant>,
+    rack_rtt: Duration,
+}
+
+/// What [`RateSampler::rack_lost_retransmissions`] found.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct RackLoss {
+    pub bytes: usize,
+    /// How many retransmitted stretches that is.
+    pub segments: usize,
 }
 
 /// What one ACK delivered, for the controller.
@@ -89,6 +101,7 @@ impl RateSampler {
     pub fn clear(&mut self) {
         self.recs = VecDeque::new();
         self.lost_scan = None;
+        self.rack_xmit = None;
     }
 
     /// The sender ran out of data with room left in its windows (the
@@ -180,6 +193,15 @@ impl RateSampler {
     ) {
         self.delivered += bytes as u64;
         self.delivered_time = Some(now);
+        // RFC 8985 §6.2 step 2: a retransmission ACKed sooner than the
+        // minimum RTT after it left must have been the original's ACK; it
+        // says nothing about when the retransmission was delivered.
+        let rtt = now.saturating_since(rec.sent);
+        let ambiguous = rec.retransmitted && self.min_rtt.is_some_and(|m| rtt < m);
+        if !ambiguous && self.rack_xmit.is_none_or(|t| rec.sent >= t) {
+            self.rack_xmit = Some(rec.sent);
+            self.rack_rtt = rtt;
+        }
         let newer = newest.is_none_or(|n| {
             rec.sent > n.rec.sent || (rec.sent == n.rec.sent && rec.end > n.rec.end)
         });
@@ -305,6 +327,55 @@ impl RateSampler {
         }
         self.lost += n as u64;
         n
+    }
+
+    /// RACK (RFC 8985 §6.2) applied to retransmissions: a retransmitted
+    /// stretch, not delivered although a stretch sent `reo_wnd` later has
+    /// been, is lost once RACK.rtt + reo_wnd has passed since it left. This
+    /// finds what RFC 6675 cannot -- a retransmission lost again -- so the
+    /// sender resends it instead of waiting for the retransmission timer.
+    /// Originals are left to RFC 6675's IsLost.
+    pub fn rack_lost_retransmissions(&mut self, now: Instant) -> RackLoss {
+        let Some(xmit) = self.rack_xmit else {
+            return RackLoss::default();
+        };
+        // §6.2 step 4: reo_wnd = min_RTT / 4.
+        let reo_wnd = Duration::from_micros(self.min_rtt.map_or(0, |m| m.total_micros() / 4));
+        let mut out = RackLoss::default();
+        for r in self.recs.iter_mut() {
+            // Records are in sequence order, originals in send order: past
+            // the first original sent after RACK.xmit_ts, nothing is older.
+            if !r.retransmitted && r.sent > xmit {
+                break;
+            }
+            if !r.retransmitted || r.sacked || r.lost {
+                continue;
+            }
+            if r.sent + reo_wnd < xmit && r.sent + self.rack_rtt + reo_wnd <= now {
+                r.lost = true;
+                out.bytes += r.end - r.start;
+                out.segments += 1;
+            }
+        }
+        self.lost += out.bytes as u64;
+        out
+    }
+
+    /// The first retransmission [`Self::rack_lost_retransmissions`] marked
+    /// lost and not yet sent again.
+    pub fn first_lost_retransmission(&self) -> Option<(SeqNumber, SeqNumber)> {
+        self.recs
+            .iter()
+            .find(|r| r.retransmitted && r.lost && !r.sacked)
+            .map(|r| (r.start, r.end))
+    }
+
+    /// If `seq` lies in a stretch that was retransmitted and is neither
+    /// delivered nor deemed lost, where that stretch ends.
+    pub fn resend_in_flight(&self, seq: SeqNumber) -> Option<SeqNumber> {
+        let i = self.recs.partition_point(|r| r.end <= seq);
+        let r = self.recs.get(i)?;
+        (r.start <= seq && r.retransmitted && !r.lost && !r.sacked).then_some(r.end)
     }
 
     /// Marks the first record (the fast-retransmit or partial-ACK head)
@@ -501,6 +572,46 @@ mod tests {
         r.on_send(t(10), s(100), s(200), false, 0);
         let d = r.on_ack(t(20), s(200), &[]);
         assert!(!d.rate.unwrap().is_app_limited);
+    }
+
+    #[test]
+    fn a_retransmission_lost_again_is_found_by_rack() {
+        // RFC 8985 §2: "if a packet has been delivered out of order, then
+        // the packets sent chronologically before that were either lost or
+        // reordered" -- here the lost one is a retransmission, which RFC
+        // 6675 alone never marks lost again.
+        let mut r = RateSampler::default();
+        r.rtt_sample(Duration::from_millis(10));
+        for i in 0..4u32 {
+            r.on_send(
+                t(0),
+                s(i * 100),
+                s((i + 1) * 100),
+                false,
+                (i * 100) as usize,
+            );
+        }
+        // [0,100) lost; resent at 10 ms and lost again. [100,400) were
+        // SACKed at 10 ms; new data sent at 14 ms is SACKed at 24 ms.
+        r.on_ack(t(10), s(0), &[(s(100), s(400))]);
+        r.on_send(t(10), s(0), s(100), true, 300);
+        assert_eq!(r.resend_in_flight(s(50)), Some(s(100)));
+        r.on_send(t(14), s(400), s(500), false, 300);
+        // Nothing sent after the resend is known delivered yet.
+        assert_eq!(r.rack_lost_retransmissions(t(21)), RackLoss::default());
+        r.on_ack(t(24), s(0), &[(s(400), s(500))]);
+        // Sent 4 ms later (more than reo_wnd = 2.5 ms) and delivered;
+        // RACK.rtt = 10 ms: the resend is lost 22.5 ms after it left.
+        let l = r.rack_lost_retransmissions(t(24));
+        assert_eq!((l.bytes, l.segments), (100, 1));
+        assert_eq!(r.first_lost_retransmission(), Some((s(0), s(100))));
+        assert_eq!(r.resend_in_flight(s(0)), None, "lost, not in flight");
+        // Counted once.
+        assert_eq!(r.rack_lost_retransmissions(t(30)).bytes, 0);
+        // Resent again, it is a candidate anew.
+        r.on_send(t(30), s(0), s(100), true, 300);
+        assert_eq!(r.first_lost_retransmission(), None);
+        assert_eq!(r.rack_lost_retransmissions(t(31)).bytes, 0);
     }
 
     #[test]

@@ -8,8 +8,10 @@ use super::seq::SeqNumber;
 
 /// Distinct SACKed ranges remembered. A receiver reports at most 4 a
 /// segment; past this bound new isolated ranges are ignored, which only
-/// makes recovery more conservative (SACK is advisory, RFC 2018 §8).
-pub const MAX_RANGES: usize = 32;
+/// makes recovery more conservative (SACK is advisory, RFC 2018 §8). As
+/// large as the receiver's out-of-order bound, so a large lossy window is
+/// fully described.
+pub const MAX_RANGES: usize = 256;
 
 /// RFC 6675 §2: "DupThresh ... the number of duplicate acknowledgments ...
 /// Currently, DupThresh is set to 3".
@@ -34,6 +36,16 @@ impl Scoreboard {
     pub fn clear(&mut self) {
         self.ranges.clear();
         self.sacked = 0;
+    }
+
+    /// Just past the highest octet SACKed.
+    pub fn highest_sacked(&self) -> Option<SeqNumber> {
+        self.ranges.last().map(|r| r.1)
+    }
+
+    /// Nothing above SND.UNA is SACKed.
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
     }
 
     #[cfg(test)]

@@ -31,6 +31,8 @@ counters!(
         spurious_undos,
         /// Times pacing held a segment back for a later poll.
         paced_waits,
+        /// Retransmissions found lost again by RACK (RFC 8985) and resent.
+        rack_lost_retransmits,
         /// Retransmissions of one segment reached R1 (negative advice to IP).
         r1_notices,
         /// The peer's urgent pointer appeared or advanced.

@@ -216,6 +216,8 @@ pub struct Tcb {
     rate: RateSampler,
     /// Bytes deemed lost since the last ACK sample was handed over.
     lost_unreported: usize,
+    /// RACK found a retransmission lost again: NextSeg() looks for it.
+    rack_resend: bool,
     /// The earliest time the next paced segment may leave.
     pace_next: Option<Instant>,
     /// Pacing held a segment back until then.
@@ -360,6 +362,7 @@ impl Tcb {
             cc_alg: cfg.cc,
             rate: RateSampler::default(),
             lost_unreported: 0,
+            rack_resend: false,
             pace_next: None,
             pace_at: None,
             pace_all: cfg.pace_all,
@@ -1459,6 +1462,17 @@ impl Tcb {
                 if let Some(edge) = self.scoreboard.lost_edge(self.smss()) {
                     self.lost_unreported += self.rate.mark_lost_below(edge);
                 }
+                if self.recovery == Some(Recovery::Sack) {
+                    // A retransmission lost again (RACK, RFC 8985): NextSeg()
+                    // resends it first, rather than the retransmission timer
+                    // much later.
+                    let l = self.rate.rack_lost_retransmissions(now);
+                    if l.bytes > 0 {
+                        self.lost_unreported += l.bytes;
+                        self.rack_resend = true;
+                        stats.rack_lost_retransmits += l.segments as u64;
+                    }
+                }
             }
             let sample_rtt = self.last_sample.take();
             if let Some(r) = sample_rtt {
@@ -1567,13 +1581,21 @@ impl Tcb {
             self.undo_armed = false;
             self.undo_tsval = None;
             if let (true, Some((_, tsecr))) = (self.ts_ok, seg.timestamp) {
-                if (tsecr.wrapping_sub(rtx_ts) as i32) < 0 {
+                // With SACK, data SACKed above the new SND.UNA means holes
+                // remain: this retransmission was needless, but losses are
+                // real and the response stands (the head may just have been
+                // slower than the segments behind it).
+                if (tsecr.wrapping_sub(rtx_ts) as i32) < 0 && self.scoreboard.is_empty() {
                     stats.spurious_undos += 1;
                     self.stats.spurious_undos += 1;
                     self.cc.on_congestion(now, CongestionEvent::Undo);
                     if self.recovery.take().is_some() {
                         self.dupacks = 0;
                     }
+                    // The reduction is taken back, so the next loss may
+                    // start a recovery of its own at once (RFC 6582's
+                    // `recover` guards against two cuts for one window).
+                    self.recover = self.snd_una - 1;
                     self.rtx_head = false;
                     // RFC 4015 §3.1 (the Eifel response after a spurious
                     // timeout): resume with new data rather than resending
@@ -1678,7 +1700,11 @@ impl Tcb {
         self.recover = self.snd_max;
         self.cc
             .on_congestion(now, CongestionEvent::Loss { in_flight: flight });
-        self.rtx_head = true;
+        // RFC 6675 §5 (4.2): "retransmit the first data segment presumed
+        // dropped". When one recovery follows another, SND.UNA can be a
+        // retransmission of the last one still on its way: not presumed
+        // dropped (RACK will say if it is), so NextSeg() picks the holes.
+        self.rtx_head = !self.sack_ok || self.rate.resend_in_flight(self.snd_una).is_none();
         self.first_partial = false;
         self.undo_armed = true;
         self.undo_tsval = None;
@@ -2384,6 +2410,26 @@ impl Tcb {
         outstanding.saturating_sub(lost_unrtx)
     }
 
+    /// The first un-SACKed stretch in [from, limit) that is not a
+    /// retransmission still on its way. HighRxt alone forgets, when one
+    /// recovery follows another, what the previous one resent; the send
+    /// records remember (until RACK declares such a resend lost, as Linux
+    /// tracks TCPCB_SACKED_RETRANS), so nothing in flight goes out twice.
+    fn hole_to_resend(&self, from: SeqNumber, limit: SeqNumber) -> Option<(SeqNumber, SeqNumber)> {
+        let mut cursor = from;
+        // Bounded: the scoreboard holds at most MAX_RANGES ranges, so
+        // there are as many holes, each skipped record by record.
+        for _ in 0..4 * super::sack::MAX_RANGES {
+            let (l, r) = self.scoreboard.next_hole(cursor, limit)?;
+            match self.rate.resend_in_flight(l) {
+                Some(end) if end < r => cursor = end,
+                Some(_) => cursor = r,
+                None => return Some((l, r)),
+            }
+        }
+        None
+    }
+
     /// RFC 6675 §5 step (C): send while "cwnd - pipe >= 1 SMSS", choosing
     /// with NextSeg().
     fn next_seg(&mut self, now: Instant, smss: usize, wnd_edge: SeqNumber) -> Option<Plan> {
@@ -2403,8 +2449,21 @@ impl Tcb {
             probe: false,
             rescue,
         };
+        // (0) a retransmission RACK found lost again. Resending refreshes
+        // its record, so each goes out once more per loss.
+        if self.rack_resend {
+            match self.rate.first_lost_retransmission() {
+                Some((l, r)) if l >= self.snd_una => {
+                    let len = smss.min(r - l).min(data_end - l);
+                    if len > 0 {
+                        return Some(mk(l, len, true, false));
+                    }
+                }
+                _ => self.rack_resend = false,
+            }
+        }
         // (1) lost, un-SACKed, not yet retransmitted.
-        if let Some((l, r)) = self.scoreboard.next_hole(from, lost_edge) {
+        if let Some((l, r)) = self.hole_to_resend(from, lost_edge) {
             let len = smss.min(r - l).min(data_end - l);
             if len > 0 {
                 return Some(mk(l, len, true, false));
@@ -2424,8 +2483,11 @@ impl Tcb {
             p.fin = true;
             return Some(p);
         }
-        // (3) any other un-SACKed data above HighRxt.
-        if let Some((l, r)) = self.scoreboard.next_hole(from, self.snd_max) {
+        // (3) "an unSACKed sequence number 'S3' that meets the criteria
+        // ... (1.a) and (1.b)": above HighRxt and below the highest octet
+        // SACKed — not the unSACKed tail, which is still on its way.
+        let sacked_top = self.scoreboard.highest_sacked().unwrap_or(self.snd_una);
+        if let Some((l, r)) = self.hole_to_resend(from, sacked_top) {
             let len = smss.min(r - l).min(data_end - l);
             if len > 0 {
                 return Some(mk(l, len, true, false));
@@ -2529,6 +2591,12 @@ impl Tcb {
         }
         self.cc.on_sent(now, len, self.flight());
         if !plan.probe && self.rto_at.is_none() {
+            self.rto_at = Some(now + self.rtt.rto());
+        } else if plan.rtx && plan.seq == self.snd_una && self.recovery.is_some() {
+            // The head's retransmission in fast recovery restarts the timer
+            // (as Linux does): the timer was armed by the last cumulative
+            // ACK, and firing it one RTO after that — while the resent head
+            // is still on its way — would be a spurious timeout.
             self.rto_at = Some(now + self.rtt.rto());
         }
         true

@@ -109,6 +109,8 @@ pub struct Outcome {
     pub flow_goodput_bps: Vec<f64>,
     pub queue_drops: u64,
     pub random_drops: u64,
+    /// Segments the receiver dropped for want of out-of-order room.
+    pub receiver_ooo_drops: u64,
     pub series: Vec<Sample>,
     pub final_stats: Vec<ConnStats>,
 }
@@ -383,6 +385,7 @@ pub fn run(sc: &Scenario) -> Outcome {
         flow_goodput_bps,
         queue_drops,
         random_drops,
+        receiver_ooo_drops: b.stats().drop_ooo_full,
         series,
         final_stats,
     }
