@@ -857,3 +857,60 @@ fn three_losses_in_one_recovery_cost_three_retransmissions() {
     assert_eq!(st.retrans_segs, 3, "{st:?}");
     assert_eq!(st.rack_lost_retransmits, 1, "{st:?}");
 }
+
+#[test]
+fn a_cookie_connection_keeps_the_peers_window_scale_and_a_monotonic_tsval() {
+    // RFC 4987 §3.6 / RFC 7323: what the cookie carries must be the peer's
+    // window scale (it scales every window the peer sends), and our TSval
+    // must never step back (RFC 7323 §5.3: the peer's PAWS drops a segment
+    // whose TSval is older than the last one it saw).
+    let mut ca = cfg();
+    ca.rx_buffer = 64 << 20; // a shift of 10, like Linux
+    let mut cb = cfg();
+    cb.max_syn_backlog = 0; // every SYN gets a cookie
+    let mut net = Net::new(ca, cb, link_ms(10), 15);
+    net.capture = Some(Vec::new());
+    let l = net.b.listen(sa(B, 80), 16).unwrap();
+    let c = net.a.connect(net.now, sa(A, 0), sa(B, 80)).unwrap();
+    let mut s = None;
+    assert!(net.run_until(Duration::from_secs(10), |n| {
+        s = s.or(n.b.accept(l).ok());
+        s.is_some()
+    }));
+    let s = s.unwrap();
+    assert_eq!(net.b.stats().syn_cookies_ok, 1);
+    // B reads A's window with A's shift: the whole 64 MB ring (the SYN's
+    // window field, 65535, would be all B knew with the wrong shift).
+    let a_wnd = net.a.conn_stats(c).unwrap().rcv_wnd;
+    assert_eq!(net.b.conn_stats(s).unwrap().snd_wnd, a_wnd);
+    // Data from B: every TSval at or after the SYN-ACK's.
+    let data = vec![5u8; 100_000];
+    net.b.send(s, &data).unwrap();
+    let mut got = 0;
+    let mut buf = vec![0u8; 65536];
+    assert!(net.run_until(Duration::from_secs(10), |n| {
+        while let Ok(k) = n.a.recv(c, &mut buf) {
+            if k == 0 {
+                break;
+            }
+            got += k;
+        }
+        got == data.len()
+    }));
+    assert_eq!(net.a.stats().paws_drops, 0);
+    let tsvals: Vec<u32> = net
+        .capture
+        .as_ref()
+        .unwrap()
+        .iter()
+        .filter(|(_, seg)| seg.src == B)
+        .filter_map(|(_, seg)| seg.repr().timestamp.map(|t| t.0))
+        .collect();
+    for w in tsvals.windows(2) {
+        assert!(
+            (w[1].wrapping_sub(w[0]) as i32) >= 0,
+            "TSval stepped back: {w:?}"
+        );
+    }
+    assert_eq!(net.b.conn_stats(s).unwrap().rto_timeouts, 0);
+}

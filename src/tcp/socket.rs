@@ -1070,13 +1070,24 @@ impl Tcp {
             | self.cookie_hash(local, remote, seg.seq_number, tick);
         let cfg = &self.config;
         let ts = cfg.timestamps && seg.timestamp.is_some();
-        let ws = (ts && cfg.window_scale && seg.window_scale.is_some())
-            .then(|| wscale_for(cfg.rx_buffer.clamp(1, super::config::MAX_BUFFER)));
+        let scaling = ts && cfg.window_scale && seg.window_scale.is_some();
+        // Our own shift goes in the SYN-ACK; the cookie must remember the
+        // peer's, which scales every window it will send us.
+        let ws = scaling.then(|| wscale_for(cfg.rx_buffer.clamp(1, super::config::MAX_BUFFER)));
+        let peer_ws = seg.window_scale.filter(|_| scaling).map(|w| w.min(14));
         let sack = ts && cfg.sack && seg.sack_permitted;
         let timestamp = seg.timestamp.filter(|_| ts).map(|(tsval, _)| {
             let ours = (now.total_millis() as u32).wrapping_add(self.ts_offset(local, remote));
-            let enc = u32::from(ws.unwrap_or(0xf)) | if sack { 0x10 } else { 0 } | TS_COOKIE_MARK;
-            ((ours & !0x3f) | enc, tsval)
+            let enc =
+                u32::from(peer_ws.unwrap_or(0xf)) | if sack { 0x10 } else { 0 } | TS_COOKIE_MARK;
+            let mut v = (ours & !0x3f) | enc;
+            if (v.wrapping_sub(ours) as i32) > 0 {
+                // Never ahead of our clock: the next segment's TSval would
+                // look older than this one and the peer's PAWS would drop it
+                // (Linux steps back 64 ticks the same way).
+                v = v.wrapping_sub(0x40);
+            }
+            (v, tsval)
         });
         let repr = Repr {
             src_port: local.port(),
