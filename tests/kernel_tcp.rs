@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use ringstack::dev::host;
+use ringstack::dev::host::{self, VethPair};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -107,6 +107,7 @@ on_drivers!(
     ringstack_get_through_1_and_5_percent_loss,
     kernel_client_echoes_10_mb_through_ringstack_tcp_echo,
     ringstack_send_to_a_kernel_tcp_sink,
+    ringstack_send_to_a_kernel_echo_server,
     a_thousand_concurrent_connections,
     client_killed_mid_transfer_frees_the_connection,
     closed_port_answers_rst,
@@ -324,6 +325,73 @@ fn ringstack_send_to_a_kernel_tcp_sink(drv: &[&str]) {
     assert!(ok, "ringstack send failed:\n{log}");
     assert!(log.contains(&format!("sent {n} bytes")), "{log}");
     assert_eq!(reader.join().unwrap(), n);
+}
+
+/// Bytes the kernel's interface toward ringstack has sent.
+fn kernel_tx_bytes(net: &Net) -> u64 {
+    let path = format!("/sys/class/net/{}/statistics/tx_bytes", net.pair.if_b);
+    // `ip netns exec` mounts the namespace's own sysfs.
+    VethPair::exec(&net.pair.ns_b, &["cat", &path])
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn ringstack_send_to_a_kernel_echo_server(drv: &[&str]) {
+    skip_unless!("ip", "ethtool", "socat");
+    let net = Net::new();
+    // socat hands each connection to a cat of its own; -t 10: after
+    // ringstack's FIN, keep echoing what cat still has for up to 10 s.
+    let echo = Command::new("socat")
+        .args([
+            "-t",
+            "10",
+            &format!("TCP-LISTEN:9001,bind={KERNEL_IP},reuseaddr,fork"),
+            "EXEC:cat",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let echo = Proc(Some(echo));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect((KERNEL_IP, 9001)).is_err() {
+        assert!(Instant::now() < deadline, "socat did not start listening");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Far more than every buffer on the way can hold (ringstack's 256 KiB
+    // window, the kernel's socket buffers of up to 4 + 6 MiB, two pipes): if
+    // send did not read the echo, the kernel's window would close and send
+    // would stall.
+    let n: u64 = 32 << 20;
+    let tx0 = kernel_tx_bytes(&net);
+    let t = Instant::now();
+    let p = net.ringstack(
+        "send",
+        &[
+            drv,
+            &[&format!("{KERNEL_IP}:9001"), "--bytes", &n.to_string()],
+        ]
+        .concat(),
+    );
+    let (log, ok) = p.wait(Duration::from_secs(120));
+    let took = t.elapsed();
+    assert!(ok, "ringstack send failed after {took:?}:\n{log}");
+    assert!(log.contains(&format!("sent {n} bytes")), "{log}");
+    // The echo really flowed back; its tail may still have been in the
+    // kernel's send buffer (at most 4 MiB) when send, done, closed.
+    let echoed = kernel_tx_bytes(&net) - tx0;
+    eprintln!(
+        "ringstack send: {n} bytes to a kernel echo in {took:?}, {echoed} bytes (frames \
+         included) echoed back; {}",
+        log.lines().find(|l| l.starts_with("sent ")).unwrap_or("")
+    );
+    assert!(
+        echoed >= n - (8 << 20),
+        "only {echoed} of {n} bytes came back:\n{}",
+        echo.finish()
+    );
 }
 
 fn a_thousand_concurrent_connections(drv: &[&str]) {
