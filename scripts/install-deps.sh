@@ -15,6 +15,7 @@ have tcpdump  || need+=(tcpdump)
 have tshark   || need+=(tshark)
 have nft      || need+=(nftables)
 have curl     || need+=(curl)
+have socat    || need+=(socat)
 
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then

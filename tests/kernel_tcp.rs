@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use ringstack::dev::host;
+use ringstack::dev::host::{self, VethPair};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -104,8 +104,10 @@ on_drivers!(
     curl_fetches_100_mb_from_ringstack_http,
     curl_fetches_through_1_and_5_percent_loss,
     ringstack_get_fetches_100_mb_from_a_kernel_http_server,
+    ringstack_get_through_1_and_5_percent_loss,
     kernel_client_echoes_10_mb_through_ringstack_tcp_echo,
     ringstack_send_to_a_kernel_tcp_sink,
+    ringstack_send_to_a_kernel_echo_server,
     a_thousand_concurrent_connections,
     client_killed_mid_transfer_frees_the_connection,
     closed_port_answers_rst,
@@ -123,15 +125,72 @@ fn curl_fetches_through_1_and_5_percent_loss(drv: &[&str]) {
     curl_bytes(drv, 5 << 20, 5);
 }
 
-fn ringstack_get_fetches_100_mb_from_a_kernel_http_server(drv: &[&str]) {
-    skip_unless!("ip", "ethtool", "python3", "sha256sum");
+/// Make the kernel drop `pct` % of the frames it sends to ringstack *after*
+/// its TCP has handed them to a device, so ringstack sees real wire loss: the
+/// kernel's address moves from its veth to a bridge with the veth as its only
+/// port, and the bridge's output hook drops. (A drop in the kernel's IP
+/// output or on the veth's egress is returned to TCP as a local error, and
+/// TCP merely sends the segment again later: no loss on the wire.)
+fn drop_toward_stack(net: &Net, pct: u32) {
+    let vb = &net.pair.if_b;
+    let addr = format!("{KERNEL_IP}/24");
+    for cmd in [
+        vec!["ip", "link", "add", "rsbr", "type", "bridge"],
+        vec!["ip", "addr", "del", &addr, "dev", vb],
+        vec!["ip", "link", "set", "dev", vb, "master", "rsbr"],
+        vec!["ip", "addr", "add", &addr, "dev", "rsbr"],
+        vec!["ip", "link", "set", "dev", "rsbr", "up"],
+        vec![
+            "ethtool", "-K", "rsbr", "tx", "off", "tso", "off", "gso", "off", "gro", "off",
+        ],
+        vec!["nft", "add", "table", "bridge", "rsloss"],
+        vec![
+            "nft",
+            "add",
+            "chain",
+            "bridge",
+            "rsloss",
+            "out",
+            "{ type filter hook output priority 0 ; }",
+        ],
+    ] {
+        host::run(&cmd).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let rule = format!("ip daddr {STACK_IP} numgen random mod 100 < {pct} drop");
+    let mut args = vec!["nft", "add", "rule", "bridge", "rsloss", "out"];
+    args.extend(rule.split(' '));
+    host::run(&args).unwrap();
+}
+
+/// The kernel's TCP RetransSegs (from /proc/net/snmp of the namespace the
+/// calling thread is in: `cat` inherits it).
+fn kernel_retrans_segs() -> u64 {
+    let snmp = host::run(&["cat", "/proc/net/snmp"]).unwrap();
+    let mut tcp = snmp.lines().filter(|l| l.starts_with("Tcp:"));
+    let (names, values) = (tcp.next().unwrap(), tcp.next().unwrap());
+    let i = names
+        .split_whitespace()
+        .position(|n| n == "RetransSegs")
+        .unwrap();
+    values.split_whitespace().nth(i).unwrap().parse().unwrap()
+}
+
+/// `ringstack get` a `mib` MiB file of pseudo-random bytes from python's
+/// http.server, with `loss` % of the frames dropped in each direction on the
+/// kernel's side, and compare SHA-256 sums. Returns how long the get took.
+fn get_from_python_http(drv: &[&str], mib: usize, loss: u32) -> Duration {
     let net = Net::new();
+    if loss > 0 {
+        // Data toward ringstack, and ringstack's SYN, request and ACKs.
+        drop_toward_stack(&net, loss);
+        drop_from_stack(loss);
+    }
     let dir = std::env::temp_dir().join(format!("rs-http-{}", net.pair.ns_b));
     std::fs::create_dir_all(&dir).unwrap();
     let mut f = std::fs::File::create(dir.join("big")).unwrap();
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut chunk = vec![0u8; 1 << 20];
-    for _ in 0..100 {
+    for _ in 0..mib {
         for b in chunk.iter_mut() {
             x ^= x << 13;
             x ^= x >> 7;
@@ -165,7 +224,9 @@ fn ringstack_get_fetches_100_mb_from_a_kernel_http_server(drv: &[&str]) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    let retrans0 = kernel_retrans_segs();
     let out = dir.join("fetched");
+    let t = Instant::now();
     let p = net.ringstack(
         "get",
         &[
@@ -179,7 +240,8 @@ fn ringstack_get_fetches_100_mb_from_a_kernel_http_server(drv: &[&str]) {
         .concat(),
     );
     let (log, ok) = p.wait(Duration::from_secs(180));
-    assert!(ok, "ringstack get failed:\n{log}");
+    let took = t.elapsed();
+    assert!(ok, "ringstack get failed after {took:?}:\n{log}");
     let sum = |p: &std::path::Path| {
         host::run(&["sha256sum", p.to_str().unwrap()])
             .unwrap()
@@ -194,6 +256,28 @@ fn ringstack_get_fetches_100_mb_from_a_kernel_http_server(drv: &[&str]) {
         "SHA-256 of the fetched file"
     );
     let _ = std::fs::remove_dir_all(&dir);
+    let retrans = kernel_retrans_segs() - retrans0;
+    eprintln!(
+        "ringstack get: {mib} MiB at {loss}% loss in {took:?}; the kernel retransmitted {retrans} \
+         segments; {}",
+        log.lines().last().unwrap_or("")
+    );
+    if loss > 0 {
+        // The loss was real: the kernel had to resend data toward us.
+        assert!(retrans > 0, "no retransmission at {loss}% loss");
+    }
+    took
+}
+
+fn ringstack_get_fetches_100_mb_from_a_kernel_http_server(drv: &[&str]) {
+    skip_unless!("ip", "ethtool", "python3", "sha256sum");
+    get_from_python_http(drv, 100, 0);
+}
+
+fn ringstack_get_through_1_and_5_percent_loss(drv: &[&str]) {
+    skip_unless!("ip", "ethtool", "python3", "sha256sum", "nft");
+    get_from_python_http(drv, 10, 1);
+    get_from_python_http(drv, 5, 5);
 }
 
 fn kernel_client_echoes_10_mb_through_ringstack_tcp_echo(drv: &[&str]) {
@@ -241,6 +325,73 @@ fn ringstack_send_to_a_kernel_tcp_sink(drv: &[&str]) {
     assert!(ok, "ringstack send failed:\n{log}");
     assert!(log.contains(&format!("sent {n} bytes")), "{log}");
     assert_eq!(reader.join().unwrap(), n);
+}
+
+/// Bytes the kernel's interface toward ringstack has sent.
+fn kernel_tx_bytes(net: &Net) -> u64 {
+    let path = format!("/sys/class/net/{}/statistics/tx_bytes", net.pair.if_b);
+    // `ip netns exec` mounts the namespace's own sysfs.
+    VethPair::exec(&net.pair.ns_b, &["cat", &path])
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn ringstack_send_to_a_kernel_echo_server(drv: &[&str]) {
+    skip_unless!("ip", "ethtool", "socat");
+    let net = Net::new();
+    // socat hands each connection to a cat of its own; -t 10: after
+    // ringstack's FIN, keep echoing what cat still has for up to 10 s.
+    let echo = Command::new("socat")
+        .args([
+            "-t",
+            "10",
+            &format!("TCP-LISTEN:9001,bind={KERNEL_IP},reuseaddr,fork"),
+            "EXEC:cat",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let echo = Proc(Some(echo));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect((KERNEL_IP, 9001)).is_err() {
+        assert!(Instant::now() < deadline, "socat did not start listening");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Far more than every buffer on the way can hold (ringstack's 256 KiB
+    // window, the kernel's socket buffers of up to 4 + 6 MiB, two pipes): if
+    // send did not read the echo, the kernel's window would close and send
+    // would stall.
+    let n: u64 = 32 << 20;
+    let tx0 = kernel_tx_bytes(&net);
+    let t = Instant::now();
+    let p = net.ringstack(
+        "send",
+        &[
+            drv,
+            &[&format!("{KERNEL_IP}:9001"), "--bytes", &n.to_string()],
+        ]
+        .concat(),
+    );
+    let (log, ok) = p.wait(Duration::from_secs(120));
+    let took = t.elapsed();
+    assert!(ok, "ringstack send failed after {took:?}:\n{log}");
+    assert!(log.contains(&format!("sent {n} bytes")), "{log}");
+    // The echo really flowed back; its tail may still have been in the
+    // kernel's send buffer (at most 4 MiB) when send, done, closed.
+    let echoed = kernel_tx_bytes(&net) - tx0;
+    eprintln!(
+        "ringstack send: {n} bytes to a kernel echo in {took:?}, {echoed} bytes (frames \
+         included) echoed back; {}",
+        log.lines().find(|l| l.starts_with("sent ")).unwrap_or("")
+    );
+    assert!(
+        echoed >= n - (8 << 20),
+        "only {echoed} of {n} bytes came back:\n{}",
+        echo.finish()
+    );
 }
 
 fn a_thousand_concurrent_connections(drv: &[&str]) {

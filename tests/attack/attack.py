@@ -4,12 +4,15 @@
     attack.py SCENARIO IFACE STACK_IP STACK_MAC
 
 Runs in the peer's network namespace and sends raw frames on IFACE. Each
-scenario prints one line, "sent N", when done. The Rust side (tests/attack.rs)
+scenario prints one line, "sent N", when done (syn_flood also prints
+"start T" first, see there). The Rust side (tests/attack.rs)
 then checks that the stack still answers, counted the drops, and kept memory
 under its caps.
 """
 import random
+import socket
 import sys
+import time
 
 from scapy.all import ARP, ICMP, IP, TCP, UDP, Ether, Raw, conf, get_if_hwaddr, sendp
 
@@ -117,9 +120,42 @@ elif scenario == "icmp_errors_quoting_us":
         frames.append(eth() / IP(src=rand_host(), dst=stack_ip) / ICMP(type=t, code=c) / Raw(bytes(quoted)[:28]))
 elif scenario == "syn_flood":
     # Spoofed SYNs from thousands of on-link sources to the HTTP port: the
-    # SYN queue fills and SYN cookies take over (RFC 4987).
+    # SYN queue fills and SYN cookies take over (RFC 4987). extra: seconds
+    # to spread the flood over (default 0: as fast as possible), so that a
+    # kernel client can connect while it lasts. Prints "start T" (epoch
+    # seconds) before the first SYN, "full T" once the SYN queue must be
+    # full, and "sent N T" after the last.
+    seconds = float(extra[0]) if extra else 0.0
     for i in range(10000):
         frames.append(eth() / IP(src=rand_host(), dst=stack_ip) / TCP(sport=rnd.randrange(1024, 65536), dport=80, flags="S", seq=rnd.randrange(2**32), options=[("MSS", 1460)]))
+    raw = [bytes(f) for f in frames]
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    s.bind((iface, 0))
+    # The first 1100 at once: more than the stack's 1024 half-open
+    # connections, so the queue is full ("full T") before the paced rest.
+    burst, batch = 1100, 50
+    t0 = time.time()
+    print(f"start {t0:.6f}", flush=True)
+    sent = 0
+    for b in range(0, len(raw), batch):
+        for f in raw[b:b + batch]:
+            try:
+                s.send(f)
+                sent += 1
+            except OSError:
+                pass
+        if b + batch == burst:
+            t1 = time.time()
+            print(f"full {t1:.6f}", flush=True)
+        if b + batch >= burst:
+            # Pace against the clock, not by sleeping a fixed step: a loaded
+            # machine catches up instead of stretching the flood.
+            done = (b + batch - burst) / (len(raw) - burst)
+            wait = t1 + seconds * done - time.time()
+            if wait > 0:
+                time.sleep(wait)
+    print(f"sent {sent} {time.time():.6f}", flush=True)
+    sys.exit(0)
 elif scenario == "tcp_flags_and_options":
     # Every flag combination, to the open port and to a closed one, plus
     # malformed option lists.
