@@ -17,24 +17,23 @@ pub const MAX_RANGES: usize = 256;
 /// Currently, DupThresh is set to 3".
 pub const DUP_THRESH: usize = 3;
 
-#[derive(Debug)]
+/// Ranges grow on the first SACK, up to [`MAX_RANGES`]: a connection
+/// that never sees one holds nothing.
+#[derive(Debug, Default)]
 pub struct Scoreboard {
     ranges: Vec<(SeqNumber, SeqNumber)>,
     sacked: usize,
 }
 
-impl Default for Scoreboard {
-    fn default() -> Self {
-        Scoreboard {
-            ranges: Vec::with_capacity(MAX_RANGES + 1),
-            sacked: 0,
-        }
-    }
-}
-
 impl Scoreboard {
     pub fn clear(&mut self) {
         self.ranges.clear();
+        self.sacked = 0;
+    }
+
+    /// Forgets everything and gives the memory back.
+    pub fn release(&mut self) {
+        self.ranges = Vec::new();
         self.sacked = 0;
     }
 

@@ -1256,11 +1256,11 @@ impl Tcb {
 
     fn release_buffers(&mut self, rx_too: bool) {
         self.tx.release();
-        self.scoreboard.clear();
+        self.scoreboard.release();
         self.rate.clear();
         if rx_too {
             self.rx.release();
-            self.ooo.clear();
+            self.ooo.release();
         }
     }
 
