@@ -88,9 +88,9 @@ fn grid(threads: usize) {
          One bulk flow per cell for 20 s or 100 RTTs, whichever is longer, from a\n\
          ringstack TCP table to another across a drop-tail bottleneck; random loss\n\
          applies to the data direction. Utilisation is receiver goodput after the\n\
-         first quarter of the run over the bottleneck rate (headers count against the\n\
-         link, so 100 % is not reachable: 1460 of 1528 bytes are payload with\n\
-         timestamps, about 95.5 %); queueing delay is the mean wait of a data\n\
+         first quarter of the run over the most goodput the link can carry (full-size\n\
+         segments: 1448 payload bytes in 1514 on the wire, 95.6 % of the raw rate), so\n\
+         100 % is a link busy with nothing but new data; queueing delay is the mean wait of a data\n\
          segment in the bottleneck queue over the same period; retransmissions are\n\
          retransmitted segments over segments sent. `tests/cc_sim.rs` re-runs the\n\
          10 Mbit/s rows and fails when one drifts from this table.\n\n\

@@ -227,9 +227,12 @@ fn every_algorithm_fills_a_clean_path() {
     }
 }
 
+/// Not a check: prints one scenario's time series and final stats, for
+/// looking into a cell (`CC=bbr LOSS=0.01 cargo test --release --test
+/// cc_sim -- --ignored --nocapture print_one_scenario`).
 #[test]
-#[ignore]
-fn debug_series() {
+#[ignore = "a tool for looking at one scenario, not a check"]
+fn print_one_scenario() {
     let cc: CcAlgorithm = std::env::var("CC").unwrap_or("bbr".into()).parse().unwrap();
     let loss: f64 = std::env::var("LOSS")
         .unwrap_or("0.01".into())

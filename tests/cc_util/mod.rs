@@ -21,6 +21,11 @@ pub const RECEIVER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 /// against the bottleneck like a real link would.
 pub const LINK_OVERHEAD: usize = 20 + 14;
 
+/// Payload over wire bytes of a full-size segment: 1448 bytes of data
+/// behind 32 of TCP header (with timestamps), 20 of IPv4 and 14 of
+/// Ethernet.
+pub const PAYLOAD_EFFICIENCY: f64 = 1448.0 / (1448.0 + 32.0 + LINK_OVERHEAD as f64);
+
 #[derive(Clone, Debug)]
 pub struct Scenario {
     pub cc: CcAlgorithm,
@@ -97,8 +102,12 @@ pub struct Sample {
 
 #[derive(Clone, Debug, Default)]
 pub struct Outcome {
-    /// Goodput after warm-up over the bottleneck rate (all flows).
+    /// Goodput after warm-up (all flows) over the most goodput the
+    /// bottleneck can carry: full-size segments, [`PAYLOAD_EFFICIENCY`] of
+    /// the bytes on the wire. 1.0 is a link busy with nothing but new data.
     pub utilisation: f64,
+    /// Goodput after warm-up over the raw bottleneck rate.
+    pub goodput_share: f64,
     /// Mean time a delivered data segment waited in the bottleneck queue
     /// after warm-up.
     pub mean_queue_delay: Duration,
@@ -378,7 +387,8 @@ pub fn run(sc: &Scenario) -> Outcome {
         }
     }
     Outcome {
-        utilisation: total as f64 * 8.0 / measured / sc.rate_bps as f64,
+        utilisation: total as f64 * 8.0 / measured / sc.rate_bps as f64 / PAYLOAD_EFFICIENCY,
+        goodput_share: total as f64 * 8.0 / measured / sc.rate_bps as f64,
         mean_queue_delay: Duration::from_micros((qdelay_sum / u128::from(qdelay_n.max(1))) as u64),
         retrans_ratio: retransmits as f64 / segs.max(1) as f64,
         retransmits,
