@@ -9,6 +9,7 @@ use ringstack::dev::{Device, DeviceCaps, DeviceStats, Transmit, TxError};
 use ringstack::eth::{self, EtherType, MacAddr};
 use ringstack::ip::wire::{self as ipw, Protocol};
 use ringstack::stack::{Config, Stack};
+use ringstack::tcp::CcAlgorithm;
 use ringstack::tcp::wire as tcpw;
 use ringstack::tcp::SeqNumber;
 use ringstack::time::{Duration, Instant};
@@ -87,6 +88,13 @@ fuzz_target!(|data: &[u8]| {
     c.arp.capacity = 16;
     c.tcp.max_syn_backlog = 8;
     c.tcp.max_connections = 64;
+    // The first byte picks the congestion controller and pacing, so every
+    // controller meets the same hostile traffic through the real engine.
+    let Some((&pick, data)) = data.split_first() else {
+        return;
+    };
+    c.tcp.cc = CcAlgorithm::ALL[usize::from(pick) % 3];
+    c.tcp.pace_all = pick & 4 != 0;
     let mut s = Stack::new(c).unwrap();
     let u = s.udp_bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7)).unwrap();
     let l = s.tcp_listen(80, 16).unwrap();
@@ -131,7 +139,8 @@ fuzz_target!(|data: &[u8]| {
         }
         // The application reads and answers, and accepts what arrives.
         while matches!(s.tcp().recv(conn, &mut buf), Ok(n) if n > 0) {}
-        let _ = s.tcp().send(conn, b"reply");
+        // Enough to fill windows, so the controller and pacing decide.
+        let _ = s.tcp().send(conn, &[0x5a; 3000]);
         while let Ok(h) = s.tcp().accept(l) {
             let _ = s.tcp().close(h);
         }
@@ -141,6 +150,8 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(st) = s.tcp_ref().conn_stats(conn) {
             assert!(st.bytes_acked <= st.bytes_sent, "{st:?}");
             assert!(st.cwnd > 0 && st.rto > Duration::ZERO, "{st:?}");
+            assert!(st.cwnd <= 1 << 30, "{st:?}");
+            assert!(st.pacing_rate.is_none_or(|r| r > 0), "{st:?}");
         }
     }
 });
