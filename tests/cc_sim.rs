@@ -123,6 +123,7 @@ fn cubic_window_after_a_loss_follows_the_rfc9438_curve() {
         })
         .collect();
     assert!(!drops.is_empty(), "no multiplicative decrease seen");
+    let mut compared = 0;
     for (n, &i) in drops.iter().enumerate() {
         let prior = s[i - 1].cwnd as f64 / mss;
         let t0 = s[i].t.as_secs_f64();
@@ -140,17 +141,19 @@ fn cubic_window_after_a_loss_follows_the_rfc9438_curve() {
                 got >= lo * 0.97 - 2.0 && got <= hi * 1.03 + 2.0
             })
         };
-        assert!(
-            end > i + 20,
-            "epoch {n} too short to compare ({} samples)",
-            end - i
-        );
+        if end <= i + 20 {
+            // A second loss right after the first (the tail of a
+            // slow-start overshoot): too short an epoch to fit a curve.
+            continue;
+        }
+        compared += 1;
         assert!(
             fits(prior) || fits(0.85 * prior),
             "epoch {n} (loss at {t0:.1} s, cwnd {prior:.0} segments) follows neither W_cubic curve: {:?}",
             s[i..end].iter().map(|p| p.cwnd / 1448).collect::<Vec<_>>()
         );
     }
+    assert!(compared >= 1, "no epoch long enough to compare");
 }
 
 fn two_flows(cc: CcAlgorithm) -> Outcome {
@@ -229,16 +232,18 @@ fn every_algorithm_fills_a_clean_path() {
 
 /// Not a check: prints one scenario's time series and final stats, for
 /// looking into a cell (`CC=bbr LOSS=0.01 cargo test --release --test
-/// cc_sim -- --ignored --nocapture print_one_scenario`).
+/// cc_sim -- --ignored --nocapture print_one_scenario`, and RATE in
+/// Mbit/s, RTT in ms, BUF in BDPs).
 #[test]
 #[ignore = "a tool for looking at one scenario, not a check"]
 fn print_one_scenario() {
     let cc: CcAlgorithm = std::env::var("CC").unwrap_or("bbr".into()).parse().unwrap();
-    let loss: f64 = std::env::var("LOSS")
-        .unwrap_or("0.01".into())
-        .parse()
-        .unwrap();
-    let mut sc = Scenario::new(cc, 100 * MBIT, 50, 1.0, loss);
+    let var = |k: &str, d: &str| std::env::var(k).unwrap_or(d.into());
+    let loss: f64 = var("LOSS", "0.01").parse().unwrap();
+    let rate: u64 = var("RATE", "100").parse().unwrap();
+    let rtt: u64 = var("RTT", "50").parse().unwrap();
+    let buf: f64 = var("BUF", "1").parse().unwrap();
+    let mut sc = Scenario::new(cc, rate * MBIT, rtt, buf, loss);
     sc.series_every = Some(Duration::from_millis(250));
     let o = run(&sc);
     for s in &o.series {

@@ -175,8 +175,10 @@ impl RingBuf {
 /// walks them, so the bound keeps a hostile sender's cost per segment
 /// small; it must still cover one hole per lost segment of a large window:
 /// at 1 % loss, a 100 Mbit/s × 50 ms flow (a window of ~2 000 segments)
-/// keeps 20–60 holes open, and 32 made the receiver drop good segments.
-pub const MAX_OOO_RANGES: usize = 256;
+/// keeps 20–60 holes open, and a slow-start overshoot into a deep queue
+/// loses every other segment of a window: 32, then 256, made the receiver
+/// drop good segments. The ranges are allocated only as holes appear.
+pub const MAX_OOO_RANGES: usize = 1024;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 struct Range {

@@ -11,7 +11,7 @@ use super::seq::SeqNumber;
 /// makes recovery more conservative (SACK is advisory, RFC 2018 §8). As
 /// large as the receiver's out-of-order bound, so a large lossy window is
 /// fully described.
-pub const MAX_RANGES: usize = 256;
+pub const MAX_RANGES: usize = 1024;
 
 /// RFC 6675 §2: "DupThresh ... the number of duplicate acknowledgments ...
 /// Currently, DupThresh is set to 3".

@@ -2417,9 +2417,9 @@ impl Tcb {
     /// tracks TCPCB_SACKED_RETRANS), so nothing in flight goes out twice.
     fn hole_to_resend(&self, from: SeqNumber, limit: SeqNumber) -> Option<(SeqNumber, SeqNumber)> {
         let mut cursor = from;
-        // Bounded: the scoreboard holds at most MAX_RANGES ranges, so
-        // there are as many holes, each skipped record by record.
-        for _ in 0..4 * super::sack::MAX_RANGES {
+        // Bounded work per call: past 64 resends in flight, rules (2)-(4)
+        // take over (being conservative is always allowed).
+        for _ in 0..64 {
             let (l, r) = self.scoreboard.next_hole(cursor, limit)?;
             match self.rate.resend_in_flight(l) {
                 Some(end) if end < r => cursor = end,

@@ -202,7 +202,12 @@ pub fn run(sc: &Scenario) -> Outcome {
     // Which flow a server connection is, by the client's port.
     let mut client_ports: Vec<u16> = vec![0; sc.flows.len()];
     let mut got = vec![0u64; sc.flows.len()];
-    let mut got_warm = vec![0u64; sc.flows.len()];
+    // Payload that crossed the bottleneck for the first time after warm-up,
+    // per flow: what utilisation counts. (Bytes the receiver *reads* after
+    // warm-up would also count data that arrived before it and waited
+    // behind a hole.)
+    let mut fresh_warm = vec![0u64; sc.flows.len()];
+    let mut seen: Vec<std::collections::HashSet<u32>> = vec![Default::default(); sc.flows.len()];
     let mut got_last = vec![0u64; sc.flows.len()];
     let mut series = Vec::new();
     let mut next_sample = sc.series_every.map(|d| t0 + d);
@@ -240,9 +245,6 @@ pub fn run(sc: &Scenario) -> Outcome {
                         break;
                     }
                     got[i] += n as u64;
-                    if now >= warm {
-                        got_warm[i] += n as u64;
-                    }
                 }
             }
         }
@@ -350,9 +352,16 @@ pub fn run(sc: &Scenario) -> Outcome {
             let w = wires.remove(&id).unwrap();
             let p = Packet::new_checked(&w.bytes[..]).unwrap();
             let r = Repr::parse(&p, w.src, w.dst).unwrap();
-            if w.src == SENDER && !r.payload.is_empty() && now >= warm {
-                qdelay_sum += u128::from(w.queued.total_micros());
-                qdelay_n += 1;
+            if w.src == SENDER && !r.payload.is_empty() {
+                if now >= warm {
+                    qdelay_sum += u128::from(w.queued.total_micros());
+                    qdelay_n += 1;
+                }
+                if let Some(i) = client_ports.iter().position(|&p| p == r.src_port) {
+                    if seen[i].insert(r.seq_number.0) && now >= warm {
+                        fresh_warm[i] += r.payload.len() as u64;
+                    }
+                }
             }
             let tcp = if w.dst == RECEIVER { &mut b } else { &mut a };
             tcp.process(now, w.src, w.dst, &r, &mut |s, d, r| {
@@ -365,7 +374,7 @@ pub fn run(sc: &Scenario) -> Outcome {
     }
 
     let measured = (sc.duration - sc.warmup).as_secs_f64().max(1e-9);
-    let flow_goodput_bps: Vec<f64> = got_warm
+    let flow_goodput_bps: Vec<f64> = fresh_warm
         .iter()
         .zip(&sc.flows)
         .map(|(&g, start)| {
@@ -375,7 +384,7 @@ pub fn run(sc: &Scenario) -> Outcome {
             g as f64 * 8.0 / secs
         })
         .collect();
-    let total: u64 = got_warm.iter().sum();
+    let total: u64 = fresh_warm.iter().sum();
     let mut retransmits = 0;
     let mut segs = 0;
     let mut final_stats = Vec::new();

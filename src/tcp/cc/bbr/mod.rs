@@ -926,7 +926,11 @@ impl Bbr {
     // ---- §5.3.4 ProbeRTT and §5.5.7 min_rtt --------------------------------
 
     fn update_min_rtt(&mut self, now: Instant, rtt: Option<Duration>) {
-        self.probe_rtt_expired = now > self.probe_rtt_min_stamp + PROBE_RTT_INTERVAL;
+        // The draft initialises probe_rtt_min_stamp to Now(); ours is set
+        // by the first sample, so until then nothing can have expired
+        // (a stamp of zero sent every flow into PROBE_RTT on its first ACK).
+        self.probe_rtt_expired = self.probe_rtt_min_delay.is_some()
+            && now > self.probe_rtt_min_stamp + PROBE_RTT_INTERVAL;
         if let Some(rtt) = rtt {
             if self.probe_rtt_min_delay.is_none_or(|d| rtt < d) || self.probe_rtt_expired {
                 self.probe_rtt_min_delay = Some(rtt);
