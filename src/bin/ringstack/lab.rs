@@ -5,6 +5,7 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use ringstack::dev::host::{self, VethPair};
+use ringstack::tcp::CcAlgorithm;
 use std::io::Read;
 use std::net::UdpSocket;
 use std::process::{Child, Command, Stdio};
@@ -21,6 +22,9 @@ pub struct LabArgs {
     /// Capture the kernel side with tcpdump and check the capture with tshark.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     capture: bool,
+    /// Congestion control of ringstack's TCP in the lab (reno, cubic, bbr).
+    #[arg(long, default_value_t = CcAlgorithm::Bbr, value_parser = super::parse_cc)]
+    cc: CcAlgorithm,
 }
 
 struct Lab {
@@ -151,6 +155,7 @@ pub fn run(a: LabArgs) -> Result<i32> {
         ])
         .arg(format!("{STACK_ADDR}/24"))
         .args(["--driver", driver, "--udp-echo", "7", "--http", "80"])
+        .args(["--cc", a.cc.as_str()])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .env("RUST_LOG", "warn")
@@ -208,7 +213,10 @@ pub fn run(a: LabArgs) -> Result<i32> {
 
     if host::have_tool("curl") {
         lab.step(
-            "curl fetches 20 MB over TCP from ringstack's HTTP server",
+            &format!(
+                "curl fetches 20 MB over TCP from ringstack's HTTP server ({})",
+                a.cc
+            ),
             curl_fetch(20 << 20),
         );
     } else {
@@ -254,8 +262,11 @@ pub fn run(a: LabArgs) -> Result<i32> {
     );
     if host::have_tool("python3") {
         lab.step(
-            "ringstack get fetches 20 MB from a kernel HTTP server",
-            get_from_kernel(&exe, &pair, driver),
+            &format!(
+                "ringstack get ({}) fetches 20 MB from a kernel HTTP server",
+                a.cc
+            ),
+            get_from_kernel(&exe, &pair, driver, a.cc),
         );
     } else {
         println!("  skip  ringstack get: python3 not installed");
@@ -368,7 +379,7 @@ fn curl_fetch(n: u64) -> Result<String> {
 
 /// python's http.server on the kernel side; `ringstack get` in ringstack's
 /// namespace; the two files compared.
-fn get_from_kernel(exe: &str, pair: &VethPair, driver: &str) -> Result<String> {
+fn get_from_kernel(exe: &str, pair: &VethPair, driver: &str, cc: CcAlgorithm) -> Result<String> {
     let dir = std::env::temp_dir().join(format!("ringstack-lab-http-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let data: Vec<u8> = (0..20u32 << 20)
@@ -411,6 +422,8 @@ fn get_from_kernel(exe: &str, pair: &VethPair, driver: &str) -> Result<String> {
         &format!("{STACK_ADDR}/24"),
         "--driver",
         driver,
+        "--cc",
+        cc.as_str(),
         &format!("http://{KERNEL_ADDR}:8000/file"),
         "-o",
         &out.to_string_lossy(),

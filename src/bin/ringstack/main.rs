@@ -160,7 +160,7 @@ pub struct NetArgs {
     pace: bool,
 }
 
-fn parse_cc(s: &str) -> Result<CcAlgorithm, String> {
+pub(crate) fn parse_cc(s: &str) -> Result<CcAlgorithm, String> {
     s.parse().map_err(|e: &str| e.to_string())
 }
 
