@@ -2085,9 +2085,16 @@ impl Tcb {
                 self.recover = self.snd_max;
                 self.recovery = None;
                 self.dupacks = 0;
-                // RFC 2018 §8 / RFC 6675 §5.1: after an RTO the SACK
-                // information is not trusted (the receiver may renege).
-                self.scoreboard.clear();
+                // RFC 6675 §5.1 lets the timeout's recovery "continue to
+                // take advantage of SACK information": the first timeout
+                // keeps the scoreboard, and going back from SND.UNA skips
+                // what the receiver holds (resending a whole flight at a
+                // large BDP costs thousands of needless segments). A second
+                // timeout in a row may mean the receiver reneged (RFC 2018
+                // §8): then the SACK information is dropped.
+                if self.retries > 1 {
+                    self.scoreboard.clear();
+                }
                 // Go back: resend from SND.UNA. Karn: nothing in flight is
                 // timed any more.
                 self.snd_nxt = self.snd_una;
@@ -2313,8 +2320,25 @@ impl Tcb {
             return self.next_seg(now, smss, wnd_edge);
         }
 
+        // Going back after a timeout: skip what the receiver SACKed, and
+        // count only unSACKed bytes as outstanding.
+        let going_back = self.sack_ok && self.snd_nxt < self.snd_max;
+        let mut hole_end = None;
+        if going_back {
+            match self.scoreboard.next_hole(self.snd_nxt, self.snd_max) {
+                Some((l, r)) => {
+                    self.snd_nxt = l;
+                    hole_end = Some(r);
+                }
+                None => self.snd_nxt = self.snd_max,
+            }
+        }
         // How much the congestion window allows past SND.NXT.
-        let outstanding = self.snd_nxt - self.snd_una;
+        let outstanding = if going_back {
+            self.scoreboard.hole_bytes(self.snd_una, self.snd_nxt)
+        } else {
+            self.snd_nxt - self.snd_una
+        };
         let cwnd_room = match self.recovery {
             Some(Recovery::NewReno) => self.recovery_cwnd.saturating_sub(self.flight()),
             _ => {
@@ -2335,7 +2359,10 @@ impl Tcb {
             return None;
         }
         let avail_data = data_end - self.snd_nxt;
-        let len = avail_data.min(smss).min(wnd_room).min(cwnd_room);
+        let mut len = avail_data.min(smss).min(wnd_room).min(cwnd_room);
+        if let Some(r) = hole_end {
+            len = len.min(r - self.snd_nxt);
+        }
         let rtx = self.snd_nxt < self.snd_max;
 
         if avail_data == 0 {
