@@ -98,6 +98,22 @@ fn slot_mut(conns: &mut [Slot], slot: u32, gen: u32) -> Option<&mut Tcb> {
     }
 }
 
+/// Whether the app may queue data: no error, not shut down for writing,
+/// and a state in which SEND is allowed (queued before the handshake ends).
+fn can_send(t: &Tcb) -> Result<(), TcpError> {
+    if let Some(e) = t.error {
+        return Err(e);
+    }
+    let open = matches!(
+        t.state,
+        State::SynSent | State::SynReceived | State::Established | State::CloseWait
+    );
+    if !open || t.fin_queued() {
+        return Err(TcpError::InvalidState);
+    }
+    Ok(())
+}
+
 fn bad_addr(a: Ipv4Addr) -> bool {
     a.is_unspecified() || a.is_broadcast() || a.is_multicast()
 }
@@ -571,16 +587,7 @@ impl Tcp {
         f: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<usize, TcpError> {
         let t = self.app_mut(h)?;
-        if let Some(e) = t.error {
-            return Err(e);
-        }
-        let open = matches!(
-            t.state,
-            State::SynSent | State::SynReceived | State::Established | State::CloseWait
-        );
-        if !open || t.fin_queued() {
-            return Err(TcpError::InvalidState);
-        }
+        can_send(t)?;
         if t.tx_free() == 0 {
             return Err(TcpError::WouldBlock);
         }
@@ -803,16 +810,7 @@ impl Tcp {
     /// protocols like Telnet and FTP's ABOR. Returns the bytes queued.
     pub fn send_urgent(&mut self, h: ConnHandle, data: &[u8]) -> Result<usize, TcpError> {
         let t = self.app_mut(h)?;
-        if let Some(e) = t.error {
-            return Err(e);
-        }
-        let open = matches!(
-            t.state,
-            State::SynSent | State::SynReceived | State::Established | State::CloseWait
-        );
-        if !open || t.fin_queued() {
-            return Err(TcpError::InvalidState);
-        }
+        can_send(t)?;
         let n = t.app_send_urgent(data);
         if n == 0 && !data.is_empty() {
             return Err(TcpError::WouldBlock);
