@@ -16,6 +16,8 @@ have tshark   || need+=(tshark)
 have nft      || need+=(nftables)
 have curl     || need+=(curl)
 have socat    || need+=(socat)
+# bpftool attaches a foreign XDP program for tests/dev_xdp.rs.
+have bpftool  || need+=(bpftool)
 
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
