@@ -904,21 +904,15 @@ impl<'a> Repr<'a> {
         p.set_ack_number(self.ack_number.unwrap_or_default());
         // Data Offset and zeroed Rsrvd first, then the control bits.
         p.buffer.as_mut()[field::FLAGS.start] = ((hl / 4) as u8) << 4;
-        let mut flags = 0;
-        for (on, bit) in [
-            (self.fin, flag::FIN),
-            (self.syn, flag::SYN),
-            (self.rst, flag::RST),
-            (self.psh, flag::PSH),
-            (self.ack_number.is_some(), flag::ACK),
-            (self.urgent_at.is_some(), flag::URG),
-            (self.ece, flag::ECE),
-            (self.cwr, flag::CWR),
-        ] {
-            if on {
-                flags |= bit;
-            }
-        }
+        let bit = |on: bool, bit: u16| u16::from(on) * bit;
+        let flags = bit(self.fin, flag::FIN)
+            | bit(self.syn, flag::SYN)
+            | bit(self.rst, flag::RST)
+            | bit(self.psh, flag::PSH)
+            | bit(self.ack_number.is_some(), flag::ACK)
+            | bit(self.urgent_at.is_some(), flag::URG)
+            | bit(self.ece, flag::ECE)
+            | bit(self.cwr, flag::CWR);
         p.set_flags(flags);
         p.set_window_len(self.window_len);
         p.set_urgent_at(self.urgent_at.unwrap_or(0));
