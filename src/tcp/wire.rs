@@ -783,7 +783,9 @@ impl<'a> Repr<'a> {
             repr.timestamp = Some((tsval, tsecr));
             return Ok(repr);
         }
-        repr.walk_options(options)?;
+        if !options.is_empty() {
+            repr.walk_options(options)?;
+        }
         Ok(repr)
     }
 
