@@ -191,14 +191,21 @@ impl NeighborCache {
     }
 
     /// Decide how to send a packet to `ip` at `now`.
+    #[inline]
     pub fn resolve(&mut self, now: Instant, ip: Ipv4Addr) -> Resolution {
-        let reachable = self.config.reachable_time;
-        let interval = self.config.request_interval;
         if let Some((last_ip, mac, confirmed)) = self.last {
-            if last_ip == ip && now.saturating_since(confirmed) < reachable {
+            if last_ip == ip && now.saturating_since(confirmed) < self.config.reachable_time {
                 return Resolution::Mac(mac);
             }
         }
+        self.resolve_lookup(now, ip)
+    }
+
+    /// [`resolve`](Self::resolve) through the map.
+    #[inline(never)]
+    fn resolve_lookup(&mut self, now: Instant, ip: Ipv4Addr) -> Resolution {
+        let reachable = self.config.reachable_time;
+        let interval = self.config.request_interval;
         self.last = None;
         match self.entries.get_mut(&ip) {
             Some(e) => match &mut e.state {
