@@ -218,6 +218,7 @@ impl Tcp {
     /// The live slot `by_tuple` holds for (local, remote), if any, and its
     /// generation. A flow's segments in a row are answered from
     /// `last_hit` without hashing.
+    #[inline]
     fn lookup(&mut self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<(u32, u32)> {
         if let Some(h) = self.last_hit {
             if h.local == local && h.remote == remote {
@@ -228,6 +229,12 @@ impl Tcp {
                 }
             }
         }
+        self.lookup_map(local, remote)
+    }
+
+    /// [`lookup`](Self::lookup) through `by_tuple`; remembers the hit.
+    #[inline(never)]
+    fn lookup_map(&mut self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<(u32, u32)> {
         let slot = *self.by_tuple.get(&(local, remote))?;
         let s = self.conns.get(slot as usize)?;
         s.tcb.as_ref()?;
