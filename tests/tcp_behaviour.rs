@@ -914,3 +914,68 @@ fn a_cookie_connection_keeps_the_peers_window_scale_and_a_monotonic_tsval() {
     }
     assert_eq!(net.b.conn_stats(s).unwrap().rto_timeouts, 0);
 }
+
+#[test]
+fn a_freed_connection_slot_reused_by_another_flow_is_not_found_by_the_old_tuple() {
+    // The 4-tuple lookup remembers its last hit. A half-open connection
+    // reset by its peer is freed; a SYN from another port takes its slot.
+    // The old flow's next segment must find no connection (§3.10.7.2: an
+    // ACK to LISTEN gets <SEQ=SEG.ACK><CTL=RST>), and the new flow's
+    // segments must reach the new connection.
+    let mut raw = Raw::new(cfg());
+    let l = raw.tcp.listen(sa(US, 80), 16).unwrap();
+    let syn = |sport: u16, isn: u32| Repr {
+        src_port: sport,
+        dst_port: 80,
+        seq_number: seq(isn),
+        syn: true,
+        window_len: 65535,
+        max_seg_size: Some(1460),
+        ..Repr::default()
+    };
+    raw.inject(&syn(1000, 5000));
+    let out = raw.take();
+    assert_eq!(out.len(), 1);
+    let iss1 = out[0].repr().seq_number;
+    // RST in window: SYN-RECEIVED from a passive open returns to LISTEN and
+    // the connection is freed.
+    raw.inject(&Repr {
+        src_port: 1000,
+        dst_port: 80,
+        seq_number: seq(5001),
+        rst: true,
+        ..Repr::default()
+    });
+    assert_eq!(raw.tcp.connection_count(), 0);
+    raw.inject(&syn(2000, 9000));
+    let out = raw.take();
+    assert_eq!(out.len(), 1, "SYN-ACK to the second flow");
+    let iss2 = out[0].repr().seq_number;
+    assert_eq!(raw.tcp.connection_count(), 1);
+    // The old flow's ACK of its SYN-ACK: no connection, so a reset.
+    raw.inject(&Repr {
+        src_port: 1000,
+        dst_port: 80,
+        seq_number: seq(5001),
+        ack_number: Some(iss1 + 1),
+        window_len: 65535,
+        ..Repr::default()
+    });
+    let out = raw.take();
+    assert_eq!(out.len(), 1);
+    let r = out[0].repr();
+    assert!(r.rst && r.dst_port == 1000 && r.seq_number == iss1 + 1);
+    // The new flow completes its handshake on the reused slot.
+    raw.inject(&Repr {
+        src_port: 2000,
+        dst_port: 80,
+        seq_number: seq(9001),
+        ack_number: Some(iss2 + 1),
+        window_len: 65535,
+        ..Repr::default()
+    });
+    assert!(raw.take().is_empty());
+    let s = raw.tcp.accept(l).unwrap();
+    assert_eq!(raw.tcp.state(s), Ok(State::Established));
+    assert_eq!(raw.tcp.peer_addr(s), Ok(sa(PEER, 2000)));
+}

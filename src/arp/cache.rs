@@ -142,6 +142,12 @@ pub struct CacheStats {
 pub struct NeighborCache {
     config: ArpConfig,
     entries: HashMap<Ipv4Addr, Entry>,
+    /// The last address `resolve` answered from a `Reachable` entry, with
+    /// that entry's MAC and `confirmed` time: the same answer again needs no
+    /// hashing while `now - confirmed < reachable_time`, the condition the
+    /// slow path checks. Every method that changes `entries` (other than
+    /// such a hit) clears it first, so it always mirrors a reachable entry.
+    last: Option<(Ipv4Addr, MacAddr, Instant)>,
     timers: BinaryHeap<Reverse<(Instant, Ipv4Addr)>>,
     pending: usize,
     stats: CacheStats,
@@ -151,6 +157,7 @@ impl NeighborCache {
     pub fn new(config: ArpConfig) -> NeighborCache {
         NeighborCache {
             entries: HashMap::with_capacity(config.capacity.min(4096)),
+            last: None,
             timers: BinaryHeap::new(),
             pending: 0,
             stats: CacheStats::default(),
@@ -184,14 +191,28 @@ impl NeighborCache {
     }
 
     /// Decide how to send a packet to `ip` at `now`.
+    #[inline]
     pub fn resolve(&mut self, now: Instant, ip: Ipv4Addr) -> Resolution {
+        if let Some((last_ip, mac, confirmed)) = self.last {
+            if last_ip == ip && now.saturating_since(confirmed) < self.config.reachable_time {
+                return Resolution::Mac(mac);
+            }
+        }
+        self.resolve_lookup(now, ip)
+    }
+
+    /// [`resolve`](Self::resolve) through the map.
+    #[inline(never)]
+    fn resolve_lookup(&mut self, now: Instant, ip: Ipv4Addr) -> Resolution {
         let reachable = self.config.reachable_time;
         let interval = self.config.request_interval;
+        self.last = None;
         match self.entries.get_mut(&ip) {
             Some(e) => match &mut e.state {
                 State::Reachable { mac } => {
                     let mac = *mac;
                     if now.saturating_since(e.confirmed) < reachable {
+                        self.last = Some((ip, mac, e.confirmed));
                         return Resolution::Mac(mac);
                     }
                     e.state = State::Stale {
@@ -252,6 +273,7 @@ impl NeighborCache {
     /// higher layers"): a reachable entry turns stale, so its next use
     /// re-verifies it with unicast probes and a dead neighbour is found.
     pub fn suspect(&mut self, ip: Ipv4Addr) -> bool {
+        self.last = None;
         match self.entries.get_mut(&ip) {
             Some(e) => match e.state {
                 State::Reachable { mac } => {
@@ -272,6 +294,7 @@ impl NeighborCache {
     /// Queue a packet for an address that [`resolve`](Self::resolve) said is
     /// pending. Returns false (and counts a drop) when the queue is full.
     pub fn queue(&mut self, ip: Ipv4Addr, packet: Vec<u8>) -> bool {
+        self.last = None;
         if self.pending >= self.config.pending_total && !self.shed_oldest_pending(ip) {
             self.stats.pending_dropped += 1;
             return false;
@@ -301,6 +324,7 @@ impl NeighborCache {
     /// neighbour stops answering, the entry is deleted and the next packet
     /// resolves the address afresh by broadcast.
     pub fn learn(&mut self, now: Instant, ip: Ipv4Addr, mac: MacAddr, create: bool) -> Learned {
+        self.last = None;
         let gc = self.config.gc_time;
         let interval = self.config.request_interval;
         if let Some(e) = self.entries.get_mut(&ip) {
@@ -362,6 +386,7 @@ impl NeighborCache {
     }
 
     fn fire(&mut self, now: Instant, ip: Ipv4Addr, out: &mut Vec<TimerAction>) {
+        self.last = None;
         let c = &self.config;
         let Some(e) = self.entries.get_mut(&ip) else {
             return;
@@ -453,6 +478,7 @@ impl NeighborCache {
     /// never answer cannot starve a new resolution. Scans the cache, but only
     /// when the queues are full.
     fn shed_oldest_pending(&mut self, except: Ipv4Addr) -> bool {
+        self.last = None;
         let victim = self
             .entries
             .iter()
@@ -479,6 +505,7 @@ impl NeighborCache {
     /// unresolved one (with its queued packets), else the least recently
     /// confirmed.
     fn make_room(&mut self, _now: Instant) {
+        self.last = None;
         if self.entries.len() < self.config.capacity.max(1) {
             return;
         }
@@ -761,5 +788,66 @@ mod tests {
         c.learn(t(0), IP, MAC, true);
         assert!(!c.queue(IP, vec![1]));
         assert_eq!(c.stats().pending_dropped, 2);
+    }
+
+    #[test]
+    fn remembered_last_hit_answers_as_the_full_lookup_would() {
+        // `resolve` answers a repeat of its last reachable hit without the
+        // map. Drive two caches with the same random operations, one with
+        // the remembered hit wiped before every call, and compare every
+        // answer: suspicion, conflicts, ageing to stale, probes, expiry,
+        // eviction and re-resolution must all look the same.
+        let cfg = ArpConfig {
+            capacity: 3,
+            ..ArpConfig::default()
+        };
+        let mut fast = NeighborCache::new(cfg.clone());
+        let mut slow = NeighborCache::new(cfg);
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut now = 0i64;
+        let (mut hits, mut stale) = (0, 0);
+        for _ in 0..200_000 {
+            let r = next();
+            // Time always moves, so no two entries share a `confirmed` time
+            // and eviction (by oldest) does not depend on map order.
+            now += [1, 1, 1, 1, 10, 500, 5_000, 40_000][(r % 8) as usize];
+            let ip = Ipv4Addr::new(198, 18, 0, 1 + ((r >> 8) % 4) as u8);
+            let mac = MacAddr([2, 0, 0, 0, 0, 1 + ((r >> 16) % 2) as u8]);
+            slow.last = None;
+            match (r >> 24) % 16 {
+                0..=9 => {
+                    if fast.last.is_some_and(|(i, ..)| i == ip) {
+                        hits += 1;
+                    }
+                    let (a, b) = (fast.resolve(t(now), ip), slow.resolve(t(now), ip));
+                    assert_eq!(a, b, "resolve {ip} at {now}");
+                    if a == (Resolution::Pending { send_request: true }) {
+                        fast.queue(ip, vec![0]);
+                        slow.queue(ip, vec![0]);
+                    }
+                    stale += usize::from(matches!(a, Resolution::MacAndProbe(_)));
+                }
+                10..=11 => assert_eq!(
+                    fast.learn(t(now), ip, mac, r >> 40 & 1 == 0),
+                    slow.learn(t(now), ip, mac, r >> 40 & 1 == 0)
+                ),
+                12 => assert_eq!(fast.suspect(ip), slow.suspect(ip)),
+                _ => {
+                    let (mut a, mut b) = (Vec::new(), Vec::new());
+                    fast.poll(t(now), &mut a);
+                    slow.poll(t(now), &mut b);
+                    assert_eq!(a, b);
+                }
+            }
+            assert_eq!(fast.len(), slow.len());
+            assert_eq!(fast.stats(), slow.stats());
+        }
+        assert!(hits > 1_000 && stale > 1_000, "{hits} hits, {stale} stale");
     }
 }

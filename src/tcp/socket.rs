@@ -1,7 +1,9 @@
 //! [`Tcp`]: the listeners and connections of one stack, the API the
 //! application uses, and the datapath the IPv4 layer calls.
 //!
-//! Lookups are O(1) (`HashMap` by 4-tuple and by listening address); timers
+//! Lookups are O(1) (`HashMap` by 4-tuple and by listening address, keyed
+//! SipHash so remote peers cannot aim at one bucket; the last 4-tuple hit
+//! is remembered, so a flow's back-to-back segments skip the hash); timers
 //! live in one heap with lazy invalidation; connections with something to
 //! send sit in a ready queue. `poll` touches only due timers and ready
 //! connections, so idle connections cost nothing.
@@ -44,6 +46,15 @@ struct Slot {
     tcb: Option<Box<Tcb>>,
 }
 
+/// One `by_tuple` entry remembered by [`Tcp::lookup`].
+#[derive(Debug, Clone, Copy)]
+struct LastHit {
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+    slot: u32,
+    gen: u32,
+}
+
 #[derive(Debug)]
 struct Listener {
     local: SocketAddrV4,
@@ -71,6 +82,12 @@ pub struct Tcp {
     free: Vec<u32>,
     nconns: usize,
     by_tuple: HashMap<(SocketAddrV4, SocketAddrV4), u32>,
+    /// The connection the last lookup by 4-tuple found, so a flow's
+    /// segments in a row skip hashing (SipHash costs about 150
+    /// instructions a lookup). Holds a copy of one `by_tuple` entry and the
+    /// slot's generation: cleared whenever `by_tuple` changes, and checked
+    /// against the slot's generation on use.
+    last_hit: Option<LastHit>,
     listeners: Vec<LSlot>,
     by_local: HashMap<SocketAddrV4, u32>,
     timers: TimerHeap,
@@ -154,6 +171,7 @@ impl Tcp {
             free: Vec::new(),
             nconns: 0,
             by_tuple: HashMap::new(),
+            last_hit: None,
             listeners: Vec::new(),
             by_local: HashMap::new(),
             timers: TimerHeap::default(),
@@ -213,6 +231,39 @@ impl Tcp {
         }
     }
 
+    /// The live slot `by_tuple` holds for (local, remote), if any, and its
+    /// generation. A flow's segments in a row are answered from
+    /// `last_hit` without hashing.
+    #[inline]
+    fn lookup(&mut self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<(u32, u32)> {
+        if let Some(h) = self.last_hit {
+            if h.local == local && h.remote == remote {
+                if let Some(Slot { gen, tcb: Some(_) }) = self.conns.get(h.slot as usize) {
+                    if *gen == h.gen {
+                        return Some((h.slot, h.gen));
+                    }
+                }
+            }
+        }
+        self.lookup_map(local, remote)
+    }
+
+    /// [`lookup`](Self::lookup) through `by_tuple`; remembers the hit.
+    #[inline(never)]
+    fn lookup_map(&mut self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<(u32, u32)> {
+        let slot = *self.by_tuple.get(&(local, remote))?;
+        let s = self.conns.get(slot as usize)?;
+        s.tcb.as_ref()?;
+        let gen = s.gen;
+        self.last_hit = Some(LastHit {
+            local,
+            remote,
+            slot,
+            gen,
+        });
+        Some((slot, gen))
+    }
+
     fn app(&self, h: ConnHandle) -> Result<&Tcb, TcpError> {
         match self.get(h.slot, h.gen) {
             Some(t) if !t.orphaned => Ok(t),
@@ -243,6 +294,7 @@ impl Tcp {
             (self.conns.len() - 1) as u32
         };
         self.nconns += 1;
+        self.last_hit = None;
         self.by_tuple.insert(key, slot);
         ConnHandle {
             slot,
@@ -260,6 +312,9 @@ impl Tcp {
         s.gen = s.gen.wrapping_add(1);
         self.free.push(slot);
         self.nconns -= 1;
+        if self.last_hit.is_some_and(|h| h.slot == slot) {
+            self.last_hit = None;
+        }
         if self.by_tuple.get(&(t.local, t.remote)) == Some(&slot) {
             self.by_tuple.remove(&(t.local, t.remote));
         }
@@ -857,8 +912,7 @@ impl Tcp {
         let local = SocketAddrV4::new(dst, seg.dst_port);
         let remote = SocketAddrV4::new(src, seg.src_port);
         let mut iss_floor = None;
-        if let Some(&slot) = self.by_tuple.get(&(local, remote)) {
-            let gen = self.conns[slot as usize].gen;
+        if let Some((slot, gen)) = self.lookup(local, remote) {
             if let Some(t) = slot_mut(&mut self.conns, slot, gen) {
                 if t.state == State::TimeWait
                     && seg.syn
@@ -1263,11 +1317,10 @@ impl Tcp {
             self.stats.icmp_ignored += 1;
             return;
         }
-        let Some(&slot) = self.by_tuple.get(&(local, remote)) else {
+        let Some((slot, gen)) = self.lookup(local, remote) else {
             self.stats.icmp_ignored += 1;
             return;
         };
-        let gen = self.conns[slot as usize].gen;
         let Some(t) = slot_mut(&mut self.conns, slot, gen) else {
             return;
         };

@@ -1874,8 +1874,13 @@ impl Tcb {
             self.pace_at,
         ]
         .into_iter()
-        .flatten()
-        .min()
+        // The earliest armed timer, as `.flatten().min()` would give, in
+        // fewer instructions: this runs after every segment.
+        .fold(None, |a, b| match (a, b) {
+            (Some(x), Some(y)) => Some(Instant::min(x, y)),
+            (x, None) => x,
+            (None, y) => y,
+        })
     }
 
     /// Whether `transmit` has something to do right away.

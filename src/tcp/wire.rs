@@ -62,6 +62,11 @@
 //!
 //! When an option appears twice the later one wins, as in Linux.
 //!
+//! An option list of exactly NOP, NOP, Timestamps (RFC 7323 Appendix A, what
+//! Linux and ringstack send on every segment after the handshake) is decoded
+//! without the walk; anything else, near misses included, takes the walk.
+//! Both give the same [`Repr`], which the unit tests check.
+//!
 //! Options are reported whatever segment carries them. RFC 9293 says MSS
 //! "MUST NOT be sent in other segments" than a SYN (MUST-65) and RFC 7323
 //! §2.2 that a window scale option "in a segment without a SYN bit should be
@@ -718,6 +723,19 @@ const fn sack_option_len(blocks: usize) -> usize {
     }
 }
 
+/// (TSval, TSecr) if `options` is exactly NOP, NOP, Timestamps (12 bytes,
+/// RFC 7323 Appendix A); `None` for anything else, which then takes the
+/// general walk. Both give the same `Repr`.
+fn nop_nop_timestamps(options: &[u8]) -> Option<(u32, u32)> {
+    match *options {
+        [kind::NOP, kind::NOP, kind::TIMESTAMPS, 10, v0, v1, v2, v3, e0, e1, e2, e3] => Some((
+            u32::from_be_bytes([v0, v1, v2, v3]),
+            u32::from_be_bytes([e0, e1, e2, e3]),
+        )),
+        _ => None,
+    }
+}
+
 impl<'a> Repr<'a> {
     /// Checks lengths, the checksum (RFC 9293 §3.1: "the receiver MUST check
     /// it (MUST-3)"), that neither port is 0 (port 0 is reserved and cannot
@@ -758,22 +776,38 @@ impl<'a> Repr<'a> {
             payload,
             ..Repr::default()
         };
+        // RFC 7323 Appendix A's layout, which Linux and ringstack send on
+        // every segment after the handshake: NOP, NOP, timestamps. The
+        // general walk would find just the timestamps in these 12 bytes.
+        if let Some((tsval, tsecr)) = nop_nop_timestamps(options) {
+            repr.timestamp = Some((tsval, tsecr));
+            return Ok(repr);
+        }
+        if !options.is_empty() {
+            repr.walk_options(options)?;
+        }
+        Ok(repr)
+    }
+
+    /// The general option walk of [`Repr::parse`]: every option in order,
+    /// the later of two duplicates winning.
+    fn walk_options(&mut self, options: &[u8]) -> Result<(), Error> {
         for option in TcpOptions::new(options) {
             match option? {
                 TcpOption::EndOfList | TcpOption::NoOperation => {}
-                TcpOption::MaxSegmentSize(mss) => repr.max_seg_size = Some(mss),
+                TcpOption::MaxSegmentSize(mss) => self.max_seg_size = Some(mss),
                 TcpOption::WindowScale(shift) => {
-                    repr.window_scale = Some(shift.min(MAX_WINDOW_SCALE))
+                    self.window_scale = Some(shift.min(MAX_WINDOW_SCALE))
                 }
-                TcpOption::SackPermitted => repr.sack_permitted = true,
-                TcpOption::SackRange(blocks) => repr.sack_ranges = blocks,
-                TcpOption::Timestamps { tsval, tsecr } => repr.timestamp = Some((tsval, tsecr)),
+                TcpOption::SackPermitted => self.sack_permitted = true,
+                TcpOption::SackRange(blocks) => self.sack_ranges = blocks,
+                TcpOption::Timestamps { tsval, tsecr } => self.timestamp = Some((tsval, tsecr)),
                 // MUST-6: "ignore without error any TCP Option it does not
                 // implement".
                 TcpOption::Unknown { .. } => {}
             }
         }
-        Ok(repr)
+        Ok(())
     }
 
     fn fixed_options_len(&self) -> usize {
@@ -872,28 +906,38 @@ impl<'a> Repr<'a> {
         p.set_ack_number(self.ack_number.unwrap_or_default());
         // Data Offset and zeroed Rsrvd first, then the control bits.
         p.buffer.as_mut()[field::FLAGS.start] = ((hl / 4) as u8) << 4;
-        let mut flags = 0;
-        for (on, bit) in [
-            (self.fin, flag::FIN),
-            (self.syn, flag::SYN),
-            (self.rst, flag::RST),
-            (self.psh, flag::PSH),
-            (self.ack_number.is_some(), flag::ACK),
-            (self.urgent_at.is_some(), flag::URG),
-            (self.ece, flag::ECE),
-            (self.cwr, flag::CWR),
-        ] {
-            if on {
-                flags |= bit;
-            }
-        }
+        let bit = |on: bool, bit: u16| u16::from(on) * bit;
+        let flags = bit(self.fin, flag::FIN)
+            | bit(self.syn, flag::SYN)
+            | bit(self.rst, flag::RST)
+            | bit(self.psh, flag::PSH)
+            | bit(self.ack_number.is_some(), flag::ACK)
+            | bit(self.urgent_at.is_some(), flag::URG)
+            | bit(self.ece, flag::ECE)
+            | bit(self.cwr, flag::CWR);
         p.set_flags(flags);
         p.set_window_len(self.window_len);
         p.set_urgent_at(self.urgent_at.unwrap_or(0));
         let options = p.options_mut();
-        let mut at = 0;
-        self.for_each_option(|o| at += o.emit(&mut options[at..]));
-        debug_assert_eq!(at, hl - HEADER_LEN);
+        match (self.timestamp, hl - HEADER_LEN) {
+            // Timestamps alone, the usual segment after the handshake:
+            // NOP, NOP, TS, as `for_each_option` would lay them out.
+            (Some((tsval, tsecr)), 12)
+                if self.max_seg_size.is_none()
+                    && self.window_scale.is_none()
+                    && !self.sack_permitted =>
+            {
+                options[..4].copy_from_slice(&[kind::NOP, kind::NOP, kind::TIMESTAMPS, 10]);
+                options[4..8].copy_from_slice(&tsval.to_be_bytes());
+                options[8..12].copy_from_slice(&tsecr.to_be_bytes());
+            }
+            (None, 0) => {}
+            _ => {
+                let mut at = 0;
+                self.for_each_option(|o| at += o.emit(&mut options[at..]));
+                debug_assert_eq!(at, hl - HEADER_LEN);
+            }
+        }
         p.payload_mut()[..self.payload.len()].copy_from_slice(self.payload);
         p.fill_checksum(src, dst);
     }
@@ -1693,6 +1737,176 @@ mod tests {
                 "malformed"
             ]
         );
+    }
+
+    /// What `Repr::parse` must make of `options`: the general walk's
+    /// verdict, on a `Repr` with no options.
+    fn walked(options: &[u8]) -> Result<Repr<'static>, Error> {
+        let mut r = Repr::default();
+        r.walk_options(options).map(|()| r)
+    }
+
+    /// `Repr::parse` of the DATA segment's fixed header with `options`
+    /// (padded with End of Option List to a whole word), the fields that
+    /// do not come from options zeroed.
+    fn parse_with(options: &[u8]) -> Result<Repr<'static>, Error> {
+        let mut out = DATA[..HEADER_LEN].to_vec();
+        out.extend_from_slice(options);
+        let words = out.len().div_ceil(4);
+        out.resize(words * 4, kind::END);
+        let mut q = Packet::new_unchecked(&mut out[..]);
+        q.set_header_len(words * 4);
+        q.fill_checksum(LOCAL, PEER);
+        let out: &'static [u8] = Vec::leak(out);
+        Repr::parse(&Packet::new_unchecked(out), LOCAL, PEER).map(|mut r| {
+            r.src_port = 0;
+            r.dst_port = 0;
+            r.seq_number = SeqNumber(0);
+            r.ack_number = None;
+            r.window_len = 0;
+            r.psh = false;
+            r
+        })
+    }
+
+    fn check_fast_path_agrees(options: &[u8]) -> Option<(u32, u32)> {
+        let fast = nop_nop_timestamps(options);
+        let general = walked(options);
+        if let Some(ts) = fast {
+            assert_eq!(
+                general,
+                Ok(Repr {
+                    timestamp: Some(ts),
+                    ..Repr::default()
+                }),
+                "{options:02x?}"
+            );
+        }
+        // Padding would change what an odd-length list means.
+        if options.len().is_multiple_of(4) {
+            assert_eq!(parse_with(options), general, "{options:02x?}");
+        }
+        fast
+    }
+
+    #[test]
+    fn nop_nop_timestamps_fast_path_agrees_with_the_general_walk() {
+        const TS: [u8; 8] = [0x0a, 0x1b, 0x2c, 0x3d, 0x5e, 0x6f, 0x70, 0x81];
+        let cat = |head: &[u8], tail: &[u8]| [head, tail].concat();
+        let exact = cat(&[1, 1, 8, 10], &TS);
+        assert_eq!(
+            check_fast_path_agrees(&exact),
+            Some((0x0a1b_2c3d, 0x5e6f_7081))
+        );
+        // Near misses take the general walk, which decides as always.
+        type Timestamps = Option<(u32, u32)>;
+        let near_misses: Vec<(Vec<u8>, Result<Timestamps, Error>)> = vec![
+            // Timestamps with a wrong length byte: malformed.
+            (cat(&[1, 1, 8, 9], &TS), Err(Error::Malformed)),
+            (cat(&[1, 1, 8, 11], &TS), Err(Error::Malformed)),
+            // Timestamps first, then End of Option List and padding.
+            (
+                cat(&cat(&[8, 10], &TS), &[0, 0]),
+                Ok(Some((0x0a1b_2c3d, 0x5e6f_7081))),
+            ),
+            // NOP, timestamps, NOP.
+            (
+                cat(&cat(&[1, 8, 10], &TS), &[1]),
+                Ok(Some((0x0a1b_2c3d, 0x5e6f_7081))),
+            ),
+            // End of Option List before the timestamps: nothing after it counts.
+            (cat(&[0, 1, 8, 10], &TS), Ok(None)),
+            (cat(&[1, 0, 8, 10], &TS), Ok(None)),
+            // 12 bytes of other options: MSS, NOP, WS, NOP NOP SACK-permitted.
+            (vec![2, 4, 5, 180, 1, 3, 3, 7, 1, 1, 4, 2], Ok(None)),
+            // NOP NOP and a one-block SACK: 12 bytes, kind 5 not 8.
+            (cat(&[1, 1, 5, 10], &TS), Ok(None)),
+            // An unknown kind of length 10 where timestamps would be.
+            (cat(&[1, 1, 254, 10], &TS), Ok(None)),
+            // Twelve NOPs.
+            (vec![1; 12], Ok(None)),
+            // Truncated: the option list ends inside the timestamps.
+            (cat(&[1, 1, 8, 10], &TS[..4]), Err(Error::Malformed)),
+            (cat(&[1, 1, 8, 10], &TS[..7]), Err(Error::Malformed)),
+            // The usual layout followed by more: a second timestamps wins.
+            (
+                cat(&cat(&[1, 1, 8, 10], &TS), &cat(&[1, 1, 8, 10], &[9; 8])),
+                Ok(Some((0x0909_0909, 0x0909_0909))),
+            ),
+            // ... or NOP NOP SACK, as Linux sends with holes.
+            (
+                cat(
+                    &cat(&[1, 1, 8, 10], &TS),
+                    &cat(&[1, 1, 5, 10], &[0, 0, 1, 0, 0, 0, 2, 0]),
+                ),
+                Ok(Some((0x0a1b_2c3d, 0x5e6f_7081))),
+            ),
+        ];
+        for (o, want) in &near_misses {
+            assert_eq!(check_fast_path_agrees(o), None, "{o:02x?}");
+            assert_eq!(walked(o).map(|r| r.timestamp), *want, "{o:02x?}");
+        }
+        // The exact layout, one byte at a time replaced by values that
+        // matter to the walk, and cut at every length.
+        let mut fast = 0;
+        for i in 0..12 {
+            for v in [0u8, 1, 2, 5, 8, 9, 10, 11, 12, 255] {
+                let mut o = exact.clone();
+                o[i] = v;
+                fast += usize::from(check_fast_path_agrees(&o).is_some());
+            }
+        }
+        for n in 0..exact.len() {
+            assert_eq!(check_fast_path_agrees(&exact[..n]), None);
+        }
+        // The bytes that are TSval and TSecr may take any value; the first
+        // four only their own.
+        assert_eq!(fast, 8 * 10 + 4);
+        let mut rng = XorShift(0x005e_ed0f_7323);
+        for _ in 0..20_000 {
+            let mut o = exact.clone();
+            for b in o.iter_mut() {
+                if rng.next().is_multiple_of(6) {
+                    *b = rng.next() as u8;
+                }
+            }
+            check_fast_path_agrees(&o);
+        }
+    }
+
+    #[test]
+    fn fast_emit_of_timestamps_lays_out_what_the_general_path_does() {
+        let mut n = 0;
+        for bits in 0..16u32 {
+            for blocks in 0..=MAX_SACK_BLOCKS {
+                let mut r = Repr {
+                    src_port: 80,
+                    dst_port: 40000,
+                    seq_number: SeqNumber(7),
+                    ack_number: Some(SeqNumber(9)),
+                    window_len: 1000,
+                    max_seg_size: (bits & 1 != 0).then_some(1460),
+                    window_scale: (bits & 2 != 0).then_some(7),
+                    sack_permitted: bits & 4 != 0,
+                    timestamp: (bits & 8 != 0).then_some((0x0102_0304, 0xa0b0_c0d0)),
+                    payload: b"abc",
+                    ..Repr::default()
+                };
+                for (j, slot) in r.sack_ranges.iter_mut().take(blocks).enumerate() {
+                    let j = j as u32;
+                    *slot = Some((SeqNumber(100 * j), SeqNumber(100 * j + 50)));
+                }
+                let mut out = vec![0; r.buffer_len()];
+                r.emit(&mut Packet::new_unchecked(&mut out[..]), LOCAL, PEER);
+                let mut general = vec![0; r.header_len() - HEADER_LEN];
+                let mut at = 0;
+                r.for_each_option(|o| at += o.emit(&mut general[at..]));
+                assert_eq!(at, general.len());
+                assert_eq!(&out[HEADER_LEN..r.header_len()], &general[..], "{r:?}");
+                n += 1;
+            }
+        }
+        assert_eq!(n, 16 * 5);
     }
 
     struct XorShift(u64);
