@@ -2,8 +2,9 @@
 //!
 //! Every layer calls these two or three functions, so they are written for
 //! speed: the sum adds native-endian 32-bit words into 64-bit accumulators
-//! (vectorised by the compiler), folds once and byte-swaps once at the end. RFC 1071 §2(B) makes that legal: the
-//! ones'-complement sum is independent of byte order.
+//! (vectorised by the compiler, or with AVX2 intrinsics where the CPU has
+//! them), folds once and byte-swaps once at the end. RFC 1071 §2(B) makes
+//! that legal: the ones'-complement sum is independent of byte order.
 
 use core::net::Ipv4Addr;
 
@@ -22,7 +23,78 @@ fn fold(mut acc: u64) -> u16 {
 ///
 /// When combining sums of several pieces, only the last piece may have an odd
 /// length.
+#[inline]
 pub fn sum(data: &[u8]) -> u16 {
+    // Payloads are where the bytes are: on x86-64 CPUs with AVX2 the same
+    // loop, compiled for 256-bit vectors, does twice the bytes per
+    // instruction of the SSE2 baseline every x86-64 build targets. Headers
+    // are too short for the wider loop to pay for the feature test.
+    #[cfg(all(target_arch = "x86_64", not(target_feature = "avx2")))]
+    if data.len() >= 128 && std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU was just found to support AVX2, the only
+        // requirement `sum_avx2` adds to a safe function.
+        #[allow(unsafe_code)]
+        return unsafe { sum_avx2(data) };
+    }
+    sum_words(data)
+}
+
+/// [`sum`] with 256-bit vectors: each 16-byte half of a 32-byte block is
+/// widened from four 32-bit words to four 64-bit lanes and added, two
+/// blocks per turn into four independent accumulators so the adds do not
+/// wait on each other. Written with intrinsics because the compiler turns
+/// the portable loop, built for AVX2, into shuffles and spills.
+#[cfg(all(target_arch = "x86_64", not(target_feature = "avx2")))]
+#[target_feature(enable = "avx2")]
+fn sum_avx2(data: &[u8]) -> u16 {
+    use std::arch::x86_64::{
+        __m128i, _mm256_add_epi64, _mm256_cvtepu32_epi64, _mm256_extracti128_si256,
+        _mm256_setzero_si256, _mm_add_epi64, _mm_cvtsi128_si64, _mm_loadu_si128,
+        _mm_unpackhi_epi64,
+    };
+    let mut acc = [_mm256_setzero_si256(); 4];
+    let mut blocks = data.chunks_exact(64);
+    for blk in &mut blocks {
+        for (i, a) in acc.iter_mut().enumerate() {
+            let p = blk[i * 16..i * 16 + 16].as_ptr().cast::<__m128i>();
+            // SAFETY: `p` points at 16 readable bytes of `blk`; the load
+            // has no alignment requirement.
+            #[allow(unsafe_code)]
+            let words = unsafe { _mm_loadu_si128(p) };
+            *a = _mm256_add_epi64(*a, _mm256_cvtepu32_epi64(words));
+        }
+    }
+    // A lane gains one 32-bit word per 64-byte block, so it cannot wrap
+    // before 2^32 blocks (256 GiB); their total is below 2^62 for any
+    // slice under 4 GiB, and the fold keeps longer ones correct mod 0xffff.
+    let v = _mm256_add_epi64(
+        _mm256_add_epi64(acc[0], acc[1]),
+        _mm256_add_epi64(acc[2], acc[3]),
+    );
+    let v = _mm_add_epi64(
+        _mm256_extracti128_si256::<0>(v),
+        _mm256_extracti128_si256::<1>(v),
+    );
+    let v = _mm_add_epi64(v, _mm_unpackhi_epi64(v, v));
+    let lanes = _mm_cvtsi128_si64(v) as u64;
+    let lanes = (lanes & 0xffff_ffff) + (lanes >> 32);
+    finish(lanes + words(blocks.remainder()))
+}
+
+#[inline(always)]
+fn sum_words(data: &[u8]) -> u16 {
+    finish(words(data))
+}
+
+#[inline(always)]
+fn finish(acc: u64) -> u16 {
+    u16::from_be(fold(acc))
+}
+
+/// The native-endian sum of `data`'s 32-bit words (and a trailing 16-bit
+/// word and odd byte), unfolded.
+#[inline(always)]
+fn words(data: &[u8]) -> u64 {
     // 32-bit words widened into 64-bit accumulators: no carry can be lost
     // before 2^32 words, far beyond any IPv4 datagram, and the loop has no
     // dependency on a carry flag, so the compiler vectorises it.
@@ -48,7 +120,7 @@ pub fn sum(data: &[u8]) -> u16 {
         // An odd final byte is the high half of a zero-padded word.
         acc += u16::from_ne_bytes([b, 0]) as u64;
     }
-    u16::from_be(fold(acc))
+    acc
 }
 
 /// Ones'-complement addition of two partial sums.
@@ -126,6 +198,38 @@ mod tests {
             sum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]),
             0xddf2
         );
+    }
+
+    /// The AVX2 loop and the portable one agree on long inputs of every
+    /// tail length, including all-ones words that carry on every add.
+    #[cfg(all(target_arch = "x86_64", not(target_feature = "avx2")))]
+    #[test]
+    fn avx2_loop_matches_the_portable_one() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            println!("skipping: this CPU has no AVX2, so sum() never takes that loop");
+            return;
+        }
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let buf: Vec<u8> = (0..70_004)
+            .map(|_| {
+                x ^= x << 7;
+                x ^= x >> 9;
+                x as u8
+            })
+            .collect();
+        let ones = vec![0xffu8; 70_004];
+        for data in [&buf[..], &ones[..]] {
+            for len in (128..400).chain([1460, 1480, 8960, 65_535, 65_536, 69_999]) {
+                for off in [0, 1, 3] {
+                    let d = &data[off..off + len];
+                    // SAFETY: the CPU has AVX2, checked above.
+                    #[allow(unsafe_code)]
+                    let v = unsafe { sum_avx2(d) };
+                    assert_eq!(v, sum_words(d), "off {off} len {len}");
+                    assert_eq!(sum(d), reference(d), "off {off} len {len}");
+                }
+            }
+        }
     }
 
     #[test]
