@@ -4,29 +4,9 @@
 
 mod tcp_util;
 
-use ringstack::tcp::{CcAlgorithm, ConnHandle, State, TcpConfig};
+use ringstack::tcp::{CcAlgorithm, TcpConfig};
 use ringstack::time::{Duration, Instant};
 use tcp_util::*;
-
-fn open(net: &mut Net) -> (ConnHandle, ConnHandle) {
-    let l = net.b.listen(sa(B, 80), 16).unwrap();
-    let c = net.a.connect(net.now, sa(A, 0), sa(B, 80)).unwrap();
-    let mut s = None;
-    assert!(net.run_until(Duration::from_secs(60), |n| {
-        if s.is_none() {
-            s = n.b.accept(l).ok();
-        }
-        s.is_some() && n.a.state(c) == Ok(State::Established)
-    }));
-    (c, s.unwrap())
-}
-
-fn link_ms(one_way: u64) -> Link {
-    Link {
-        delay: Duration::from_millis(one_way),
-        ..Link::default()
-    }
-}
 
 /// Departure times of A's data segments.
 fn data_departures(net: &Net) -> Vec<Instant> {

@@ -17,26 +17,6 @@ fn cfg() -> TcpConfig {
     TcpConfig::default()
 }
 
-fn link_ms(one_way: u64) -> Link {
-    Link {
-        delay: Duration::from_millis(one_way),
-        ..Link::default()
-    }
-}
-
-fn open(net: &mut Net) -> (ConnHandle, ConnHandle) {
-    let l = net.b.listen(sa(B, 80), 16).unwrap();
-    let c = net.a.connect(net.now, sa(A, 0), sa(B, 80)).unwrap();
-    let mut s = None;
-    assert!(net.run_until(Duration::from_secs(60), |n| {
-        if s.is_none() {
-            s = n.b.accept(l).ok();
-        }
-        s.is_some() && n.a.state(c) == Ok(State::Established)
-    }));
-    (c, s.unwrap())
-}
-
 /// Times at which A sent data segments starting at `seq`.
 fn sends_of(cap: &[(Instant, Seg)], from: Ipv4Addr) -> Vec<(Instant, u32, usize)> {
     cap.iter()

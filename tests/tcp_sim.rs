@@ -3,25 +3,12 @@
 
 mod tcp_util;
 
-use ringstack::tcp::{ConnHandle, State, TcpConfig, TcpError};
+use ringstack::tcp::{State, TcpConfig, TcpError};
 use ringstack::time::{Duration, Instant};
 use tcp_util::*;
 
 fn cfg() -> TcpConfig {
     TcpConfig::default()
-}
-
-fn open(net: &mut Net) -> (ConnHandle, ConnHandle) {
-    let l = net.b.listen(sa(B, 80), 16).unwrap();
-    let c = net.a.connect(net.now, sa(A, 0), sa(B, 80)).unwrap();
-    let mut s = None;
-    assert!(net.run_until(Duration::from_secs(30), |n| {
-        if s.is_none() {
-            s = n.b.accept(l).ok();
-        }
-        s.is_some() && n.a.state(c) == Ok(State::Established)
-    }));
-    (c, s.unwrap())
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::collections::BinaryHeap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use ringstack::tcp::wire::{Packet, Repr};
-use ringstack::tcp::{SeqNumber, Tcp, TcpConfig};
+use ringstack::tcp::{ConnHandle, SeqNumber, State, Tcp, TcpConfig};
 use ringstack::time::{Duration, Instant};
 
 pub const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -339,4 +339,27 @@ pub fn sa(ip: Ipv4Addr, port: u16) -> SocketAddrV4 {
 
 pub fn seq(v: u32) -> SeqNumber {
     SeqNumber(v)
+}
+
+/// A link with `one_way` milliseconds of delay each way and nothing else.
+pub fn link_ms(one_way: u64) -> Link {
+    Link {
+        delay: Duration::from_millis(one_way),
+        ..Link::default()
+    }
+}
+
+/// A connects to B's port 80; returns (A's end, B's accepted end) once A is
+/// ESTABLISHED. Panics if that takes a minute of simulated time.
+pub fn open(net: &mut Net) -> (ConnHandle, ConnHandle) {
+    let l = net.b.listen(sa(B, 80), 16).unwrap();
+    let c = net.a.connect(net.now, sa(A, 0), sa(B, 80)).unwrap();
+    let mut s = None;
+    assert!(net.run_until(Duration::from_secs(60), |n| {
+        if s.is_none() {
+            s = n.b.accept(l).ok();
+        }
+        s.is_some() && n.a.state(c) == Ok(State::Established)
+    }));
+    (c, s.unwrap())
 }
