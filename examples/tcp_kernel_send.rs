@@ -11,7 +11,6 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -25,19 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let mut s = TcpStream::connect(&a[0])?;
     if let Some(cc) = a.get(2) {
-        // SAFETY: the fd is an open TCP socket; the buffer outlives the call.
-        let r = unsafe {
-            libc::setsockopt(
-                s.as_raw_fd(),
-                libc::IPPROTO_TCP,
-                libc::TCP_CONGESTION,
-                cc.as_ptr().cast(),
-                cc.len() as libc::socklen_t,
-            )
-        };
-        if r != 0 {
-            return Err(format!("TCP_CONGESTION {cc}: {}", std::io::Error::last_os_error()).into());
-        }
+        ringstack::dev::host::set_tcp_congestion(&s, cc)?;
     }
     let mut sent = 0u64;
     while sent < total {

@@ -25,7 +25,6 @@ use common::*;
 use ringstack::dev::host;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -251,47 +250,6 @@ fn retrans_segs() -> u64 {
         .unwrap_or(0)
 }
 
-/// Set a kernel socket's congestion control (TCP_CONGESTION; root may pick
-/// any available one, where the namespace's default sysctl refuses
-/// algorithms outside net.ipv4.tcp_allowed_congestion_control).
-fn set_socket_cc(s: &TcpStream, cc: &str) {
-    // SAFETY: the fd is an open TCP socket; the buffer outlives the call.
-    let r = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_CONGESTION,
-            cc.as_ptr().cast(),
-            cc.len() as libc::socklen_t,
-        )
-    };
-    assert_eq!(
-        r,
-        0,
-        "TCP_CONGESTION {cc}: {}",
-        std::io::Error::last_os_error()
-    );
-}
-
-/// The kernel socket's congestion control (TCP_CONGESTION).
-fn socket_cc(s: &TcpStream) -> String {
-    let mut buf = [0u8; 16];
-    let mut len = buf.len() as libc::socklen_t;
-    // SAFETY: buf and len are valid for the call; the fd is an open TCP socket.
-    let r = unsafe {
-        libc::getsockopt(
-            s.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_CONGESTION,
-            buf.as_mut_ptr().cast(),
-            &mut len,
-        )
-    };
-    assert_eq!(r, 0, "getsockopt TCP_CONGESTION");
-    let b = &buf[..len as usize];
-    String::from_utf8_lossy(b.split(|&c| c == 0).next().unwrap_or(b)).into_owned()
-}
-
 /// The Mbit/s of `ringstack send`'s final line.
 fn send_mbit(log: &str) -> f64 {
     let line = log
@@ -388,8 +346,12 @@ fn kernel_sends(drv: &[&str], cc: &str) {
     let (drops, retrans) = (net.drops(&net.port_a), retrans_segs());
     let t = Instant::now();
     let mut s = TcpStream::connect((STACK_IP, 9001)).expect("connect to ringstack");
-    set_socket_cc(&s, cc);
-    assert_eq!(socket_cc(&s), cc, "the kernel socket's congestion control");
+    host::set_tcp_congestion(&s, cc).unwrap();
+    assert_eq!(
+        host::tcp_congestion(&s).unwrap(),
+        cc,
+        "the kernel socket's congestion control"
+    );
     s.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let block: Vec<u8> = (0..251 * 1024).map(|i| (i % 251) as u8).collect();

@@ -42,6 +42,53 @@ pub fn terminate(pid: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// Choose a kernel TCP socket's congestion control (`TCP_CONGESTION`), as
+/// the kernel-peer tests and benchmarks do to run the kernel's cubic or bbr
+/// against ringstack. Root may pick any loaded algorithm; others only those
+/// in net.ipv4.tcp_allowed_congestion_control.
+pub fn set_tcp_congestion(s: &impl AsRawFd, cc: &str) -> io::Result<()> {
+    // SAFETY: the buffer outlives the call and its length is passed; a bad
+    // fd or name is an error return, not undefined behaviour.
+    let r = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_CONGESTION,
+            cc.as_ptr().cast(),
+            cc.len() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(
+            e.kind(),
+            format!("TCP_CONGESTION {cc}: {e}"),
+        ));
+    }
+    Ok(())
+}
+
+/// A kernel TCP socket's congestion control (`TCP_CONGESTION`).
+pub fn tcp_congestion(s: &impl AsRawFd) -> io::Result<String> {
+    let mut buf = [0u8; 16];
+    let mut len = buf.len() as libc::socklen_t;
+    // SAFETY: `buf` and `len` are valid for the call and `len` is its size.
+    let r = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_CONGESTION,
+            buf.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let b = &buf[..(len as usize).min(buf.len())];
+    Ok(String::from_utf8_lossy(b.split(|&c| c == 0).next().unwrap_or(b)).into_owned())
+}
+
 /// Whether a program is on PATH.
 pub fn have_tool(name: &str) -> bool {
     std::env::var_os("PATH")
