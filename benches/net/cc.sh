@@ -103,6 +103,21 @@ drops() { ip netns exec "$M" tc -s qdisc show dev "$1" | awk '/^qdisc bfifo/ {f 
 # TCP RetransSegs in namespace $1.
 retrans_segs() { ip netns exec "$1" awk '/^Tcp:/ {if (!h) {for (i = 1; i <= NF; i++) if ($i == "RetransSegs") c = i; h = 1} else print $c}' /proc/net/snmp; }
 
+# One kernel sender: kernel_send NS PIN DST CC REPORTLOG PATTERN BOTTLENECK LABEL.
+# Sends $bytes from namespace NS (pinned with PIN) to DST with congestion
+# control CC, waits for the receiver's line matching PATTERN in REPORTLOG,
+# and records it with the bottleneck's drops and the sender's RetransSegs.
+kernel_send() {
+    local ns=$1 pin=$2 dst=$3 cc=$4 replog=$5 pat=$6 port=$7 label=$8 before d0 s0 rep
+    before=$(grep -c "$pat" "$replog" || true)
+    d0=$(drops "$port"); s0=$(retrans_segs "$ns")
+    # shellcheck disable=SC2086
+    ip netns exec "$ns" $pin $R/examples/tcp_kernel_send "$dst" "$bytes" "$cc" >> "$log" 2>&1 || echo "kernel send failed" | tee -a "$log"
+    rep="(no report from the receiver)"
+    wait_lines "$replog" "$before" "$pat" 30 && rep=$(grep "$pat" "$replog" | tail -1)
+    echo "$label: $rep; drops $(( $(drops "$port") - d0 )); kernel RetransSegs $(( $(retrans_segs "$ns") - s0 ))" | tee -a "$log"
+}
+
 # The kernel sink in B for everything sent towards the kernel.
 sinklog=$tmp/sink
 ip netns exec "$B" $CLI $R/examples/tcp_kernel_sink 198.18.0.1:9000 > "$sinklog" 2>&1 &
@@ -133,12 +148,7 @@ for r in $(seq "$runs"); do
     pids+=($!); srv=$!
     wait_lines "$srvlog" 0 "serving on" 20
     for cc in cubic bbr; do
-        before=$(grep -c "discard: .* bytes from" "$srvlog" || true)
-        d0=$(drops "$MA"); s0=$(retrans_segs "$B")
-        ip netns exec "$B" $CLI $R/examples/tcp_kernel_send 198.18.0.2:9001 "$bytes" "$cc" >> "$log" 2>&1 || echo "kernel send failed" | tee -a "$log"
-        rep="(no discard report)"
-        wait_lines "$srvlog" "$before" "discard: .* bytes from" 30 && rep=$(grep "discard: .* bytes from" "$srvlog" | tail -1)
-        echo "kernel-$cc-to-ringstack run $r: $rep; drops $(( $(drops "$MA") - d0 )); kernel RetransSegs $(( $(retrans_segs "$B") - s0 ))" | tee -a "$log"
+        kernel_send "$B" "$CLI" 198.18.0.2:9001 "$cc" "$srvlog" "discard: .* bytes from" "$MA" "kernel-$cc-to-ringstack run $r"
     done
     kill -TERM "$srv"; wait "$srv" 2>/dev/null || true
     sed -n '/--- ringstack counters ---/,$p' "$srvlog" >> "$log"
@@ -155,19 +165,8 @@ wait_lines "$asink" 0 listening 20
 for r in $(seq "$runs"); do
     echo "== run $r: kernel -> kernel" | tee -a "$log"
     for cc in cubic bbr; do
-        before=$(grep -c "bytes from" "$sinklog" || true)
-        d0=$(drops "$MB"); s0=$(retrans_segs "$A")
-        ip netns exec "$A" $SRV $R/examples/tcp_kernel_send 198.18.0.1:9000 "$bytes" "$cc" >> "$log" 2>&1 || echo "kernel send failed" | tee -a "$log"
-        rep="(no sink report)"
-        wait_lines "$sinklog" "$before" "bytes from" 30 && rep=$(grep "bytes from" "$sinklog" | tail -1)
-        echo "kernel-$cc-A-to-B run $r: $rep; drops $(( $(drops "$MB") - d0 )); kernel RetransSegs $(( $(retrans_segs "$A") - s0 ))" | tee -a "$log"
-
-        before=$(grep -c "bytes from" "$asink" || true)
-        d0=$(drops "$MA"); s0=$(retrans_segs "$B")
-        ip netns exec "$B" $CLI $R/examples/tcp_kernel_send 198.18.0.2:9001 "$bytes" "$cc" >> "$log" 2>&1 || echo "kernel send failed" | tee -a "$log"
-        rep="(no sink report)"
-        wait_lines "$asink" "$before" "bytes from" 30 && rep=$(grep "bytes from" "$asink" | tail -1)
-        echo "kernel-$cc-B-to-A run $r: $rep; drops $(( $(drops "$MA") - d0 )); kernel RetransSegs $(( $(retrans_segs "$B") - s0 ))" | tee -a "$log"
+        kernel_send "$A" "$SRV" 198.18.0.1:9000 "$cc" "$sinklog" "bytes from" "$MB" "kernel-$cc-A-to-B run $r"
+        kernel_send "$B" "$CLI" 198.18.0.2:9001 "$cc" "$asink" "bytes from" "$MA" "kernel-$cc-B-to-A run $r"
     done
 done
 for dev in "$MB" "$MA"; do
