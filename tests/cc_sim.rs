@@ -244,7 +244,14 @@ fn print_one_scenario() {
     let rtt: u64 = var("RTT", "50").parse().unwrap();
     let buf: f64 = var("BUF", "1").parse().unwrap();
     let mut sc = Scenario::new(cc, rate * MBIT, rtt, buf, loss);
-    sc.series_every = Some(Duration::from_millis(250));
+    sc.series_every = Some(Duration::from_millis(
+        var("EVERY_MS", "250").parse().unwrap(),
+    ));
+    if let Ok(ms) = std::env::var("DURATION_MS") {
+        sc.duration = Duration::from_millis(ms.parse().unwrap());
+        sc.warmup = Duration::ZERO;
+    }
+    sc.pace_all = var("PACE", "0") == "1";
     let o = run(&sc);
     for s in &o.series {
         eprintln!(

@@ -175,6 +175,35 @@ fn karn_no_rtt_sample_from_a_retransmitted_segment() {
     assert_eq!(after.srtt, before.srtt);
 }
 
+#[test]
+fn every_ack_of_new_data_gives_an_rtt_sample_with_timestamps() {
+    // RFC 7323 §4.1: "RTTM ... the TSecr value ... can be used to compute
+    // an RTT sample" on every ACK that advances the left edge, not once
+    // per window as Karn's timed segment. The TS clock starts at a random
+    // offset per connection, so several connections cover offsets on both
+    // sides of 2^31 (a wrap-unsafe comparison once lost half of them).
+    for seed in 1..=12 {
+        // A 10 Mbit/s bottleneck spaces the ACKs out: many per RTT.
+        let link = Link {
+            rate: 1_250_000,
+            queue: 1 << 20,
+            ..link_ms(5)
+        };
+        let mut net = Net::new(cfg(), cfg(), link, seed);
+        let (c, s) = open(&mut net);
+        send_and_drain(&mut net, c, s, 300_000);
+        net.run_for(Duration::from_secs(1));
+        let st = net.a.conn_stats(c).unwrap();
+        // Every segment A received after the handshake is an ACK of data.
+        assert!(
+            st.rtt_samples + 2 >= st.segs_in,
+            "seed {seed}: {} RTT samples from {} ACKs",
+            st.rtt_samples,
+            st.segs_in
+        );
+    }
+}
+
 fn bulk_setup(sack: bool, seed: u64) -> (Net, ConnHandle, ConnHandle) {
     let mut c = cfg();
     c.sack = sack;

@@ -157,7 +157,9 @@ pub struct Tcb {
     /// TSval of our latest retransmission. An echo older than this may be
     /// the peer's stale TS.Recent (an ACK answering an old duplicate echoes
     /// it), so it gives no RTT sample: Karn's rule applied to timestamps.
-    ts_rtx_floor: u32,
+    /// None until the first retransmission: the TS clock starts at a random
+    /// offset, so no fixed value can stand for "older than everything".
+    ts_rtx_floor: Option<u32>,
 
     // Timers.
     rtt: RttEstimator,
@@ -321,7 +323,7 @@ impl Tcb {
             ts_recent: 0,
             ts_recent_at: now,
             ts_offset,
-            ts_rtx_floor: 0,
+            ts_rtx_floor: None,
             rtt: RttEstimator::new(cfg.rto_initial, cfg.rto_min, cfg.rto_max),
             rtt_timed: None,
             last_sample: None,
@@ -1355,10 +1357,12 @@ impl Tcb {
         // timestamps tell which copy this ACK answers.
         if self.syn_retransmits == 0 {
             self.rtt.sample(now.saturating_since(self.last_tx));
+            self.stats.rtt_samples += 1;
         } else if let (true, Some((_, tsecr))) = (self.ts_ok, seg.timestamp) {
             let ms = self.ts_now(now).wrapping_sub(tsecr);
             if tsecr != 0 && ms < 1 << 31 {
                 self.rtt.sample(Duration::from_millis(u64::from(ms)));
+                self.stats.rtt_samples += 1;
             }
         }
     }
@@ -1558,7 +1562,9 @@ impl Tcb {
         if sample.is_none() {
             if let (true, Some((_, tsecr))) = (self.ts_ok, seg.timestamp) {
                 let ms = self.ts_now(now).wrapping_sub(tsecr);
-                let fresh = (tsecr.wrapping_sub(self.ts_rtx_floor) as i32) >= 0;
+                let fresh = self
+                    .ts_rtx_floor
+                    .is_none_or(|floor| (tsecr.wrapping_sub(floor) as i32) >= 0);
                 if tsecr != 0 && ms < 1 << 31 && fresh {
                     sample = Some(Duration::from_millis(u64::from(ms)));
                 }
@@ -1566,6 +1572,7 @@ impl Tcb {
         }
         if let Some(r) = sample {
             self.rtt.sample(r);
+            self.stats.rtt_samples += 1;
         }
         self.last_sample = sample;
         self.retries = 0;
@@ -2589,7 +2596,7 @@ impl Tcb {
             .on_send(now, plan.seq, end, plan.seq < self.snd_max, self.flight());
         if plan.rtx {
             if let Some((tsval, _)) = ts {
-                self.ts_rtx_floor = tsval;
+                self.ts_rtx_floor = Some(tsval);
                 if self.undo_armed && self.undo_tsval.is_none() {
                     self.undo_tsval = Some(tsval);
                 }

@@ -202,4 +202,7 @@ pub struct ConnStats {
     pub spurious_undos: u64,
     /// Times the peer's urgent pointer appeared or advanced (MUST-32).
     pub urgent_notifications: u64,
+    /// RTT measurements taken: one per ACK of new data with timestamps
+    /// (RFC 7323 §4.1 RTTM), else one per timed segment (RFC 6298, Karn).
+    pub rtt_samples: u64,
 }
