@@ -892,6 +892,7 @@ impl Tcb {
     // ----- segment arrival (RFC 9293 §3.10.7) -------------------------------
 
     /// SEGMENT ARRIVES for a connection in any state but LISTEN and CLOSED.
+    #[inline]
     pub fn on_segment(
         &mut self,
         now: Instant,
@@ -904,6 +905,20 @@ impl Tcb {
         if cfg.header_prediction && self.predicted(now, cfg, seg, stats) {
             return;
         }
+        self.on_segment_general(now, cfg, seg, emit, stats);
+    }
+
+    /// §3.10.7's processing, step by step. Kept out of line so a predicted
+    /// segment does not pay for this function's frame.
+    #[inline(never)]
+    fn on_segment_general(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        seg: &Repr<'_>,
+        emit: &mut Emit<'_>,
+        stats: &mut TcpStats,
+    ) {
         if self.state == State::SynSent {
             self.syn_sent_arrival(now, cfg, seg, emit, stats);
             return;
@@ -1155,6 +1170,7 @@ impl Tcb {
     /// (`tests/tcp_fastpath.rs` compares both, frame by frame); anything
     /// that would need more than the checks below goes the general way.
     /// Returns whether the segment was handled.
+    #[inline]
     fn predicted(
         &mut self,
         now: Instant,
