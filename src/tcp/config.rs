@@ -130,6 +130,11 @@ pub struct TcpConfig {
     pub pace_all: bool,
     /// Ephemeral port range for `connect` with port 0 (inclusive).
     pub ephemeral_ports: (u16, u16),
+    /// Header prediction (the in-order data and pure-ACK shortcuts of
+    /// `Tcb::on_segment`). Off only so tests can check that the shortcut
+    /// and the general path emit the same frames.
+    #[doc(hidden)]
+    pub header_prediction: bool,
 }
 
 impl Default for TcpConfig {
@@ -163,6 +168,7 @@ impl Default for TcpConfig {
             cc: CcAlgorithm::NewReno,
             pace_all: false,
             ephemeral_ports: (49152, 65535),
+            header_prediction: true,
         }
     }
 }

@@ -37,6 +37,10 @@ counters!(
         r1_notices,
         /// The peer's urgent pointer appeared or advanced.
         urgent_notifications,
+        /// In-order data segments taken by header prediction.
+        predicted_data,
+        /// Pure ACKs of new data taken by header prediction.
+        predicted_acks,
         /// A segment from or to a broadcast, multicast or unspecified address.
         drop_bad_addr,
         /// A non-RST segment without timestamps on a connection that

@@ -894,6 +894,7 @@ impl Tcb {
     // ----- segment arrival (RFC 9293 §3.10.7) -------------------------------
 
     /// SEGMENT ARRIVES for a connection in any state but LISTEN and CLOSED.
+    #[inline]
     pub fn on_segment(
         &mut self,
         now: Instant,
@@ -903,6 +904,23 @@ impl Tcb {
         stats: &mut TcpStats,
     ) {
         self.stats.segs_in += 1;
+        if cfg.header_prediction && self.predicted(now, cfg, seg, stats) {
+            return;
+        }
+        self.on_segment_general(now, cfg, seg, emit, stats);
+    }
+
+    /// §3.10.7's processing, step by step. Kept out of line so a predicted
+    /// segment does not pay for this function's frame.
+    #[inline(never)]
+    fn on_segment_general(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        seg: &Repr<'_>,
+        emit: &mut Emit<'_>,
+        stats: &mut TcpStats,
+    ) {
         if self.state == State::SynSent {
             self.syn_sent_arrival(now, cfg, seg, emit, stats);
             return;
@@ -1142,6 +1160,167 @@ impl Tcb {
             // Ignore the segment text." Re-ACK so the peer stops resending.
             self.ack_now = true;
         }
+    }
+
+    /// Header prediction (Van Jacobson's, as in BSD's `tcp_input`): most
+    /// segments of a bulk transfer are either the next in-order data
+    /// segment acknowledging nothing new, or a pure ACK of new data on a
+    /// connection not in recovery. Recognising them takes a few compares;
+    /// taking them skips the steps of §3.10.7.4 whose outcome those
+    /// compares already fix. Whatever is taken here must leave the block,
+    /// the counters and the controller exactly as the general path would
+    /// (`tests/tcp_fastpath.rs` compares both, frame by frame); anything
+    /// that would need more than the checks below goes the general way.
+    /// Returns whether the segment was handled.
+    #[inline]
+    fn predicted(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        seg: &Repr<'_>,
+        stats: &mut TcpStats,
+    ) -> bool {
+        // §3.10.7.4: "In the following it is assumed that the segment is
+        // the idealized segment that begins at RCV.NXT and does not exceed
+        // the window." A segment that already is one needs no trimming, and
+        // without SYN, RST, URG or FIN it skips those steps. An ACK-less
+        // segment is dropped by the general path. A FIN held out of order,
+        // or an ACK owed at once, is state the text step would act on.
+        if self.state != State::Established
+            || seg.syn
+            || seg.fin
+            || seg.rst
+            || seg.urgent_at.is_some()
+            || seg.seq_number != self.rcv_nxt
+            || self.ooo_fin.is_some()
+            || self.ack_immediate
+        {
+            return false;
+        }
+        let Some(ack) = seg.ack_number else {
+            return false;
+        };
+        // RFC 7323 §5.3 R1 passes (TSval not older than TS.Recent); a
+        // segment without TSopt where they were agreed is dropped by the
+        // general path, and one failing PAWS is answered there.
+        let tsval = match (self.ts_ok, seg.timestamp) {
+            (false, _) => None,
+            (true, Some((v, _))) if (v.wrapping_sub(self.ts_recent) as i32) >= 0 => Some(v),
+            _ => return false,
+        };
+        // "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be
+        // updated": with SEG.WND equal to SND.WND the update can change
+        // SND.WL1/WL2 and stop the persist timer, nothing else. A zero
+        // window also resets R2 and keeps the persist timer: general path.
+        let wnd = usize::from(seg.window_len) << self.snd_wscale;
+        if wnd != self.snd_wnd || wnd == 0 {
+            return false;
+        }
+        if self.sack_ok && seg.sack_ranges.iter().any(Option::is_some) {
+            return false;
+        }
+        // RFC 5961 §5.2's ACK range, as the general path tests it.
+        let oldest = self.snd_una - self.max_snd_wnd.max(1);
+        if ack > self.snd_max || ack < oldest {
+            return false;
+        }
+        let len = seg.payload.len();
+        let new_ack = ack > self.snd_una;
+        if len > 0 {
+            // In-order data that fits: Table 6's acceptability holds (the
+            // window is RCV.BUFF's free space, at least `len` > 0), nothing
+            // is trimmed, and with no out-of-order data queued nothing
+            // behind it becomes contiguous.
+            if ack != self.snd_una || len > self.rx.free() || !self.ooo.is_empty() {
+                return false;
+            }
+        } else if !new_ack || self.recovery.is_some() || !self.scoreboard.is_empty() {
+            // A pure ACK that acknowledges new data outside loss recovery,
+            // with no SACKed data to reconsider: no duplicate-ACK counting,
+            // no RFC 6675 IsLost, no RACK.
+            return false;
+        }
+
+        self.last_rx = now;
+        self.ka_probes = 0;
+        // RFC 7323 §4.3 R3: "If an arriving segment satisfies SEG.SEQ =<
+        // Last.ACK.sent ..., then record its timestamp in TS.Recent."
+        if let Some(v) = tsval {
+            if seg.seq_number <= self.last_ack_sent {
+                self.ts_recent = v;
+                self.ts_recent_at = now;
+            }
+        }
+
+        self.kick = true;
+        let in_flight_before = self.flight();
+        self.probes_unanswered = 0;
+        let acked = ack - self.snd_una;
+        if acked > 0 {
+            // "If SND.UNA < SEG.ACK =< SND.NXT, then set SND.UNA <- SEG.ACK.
+            // Any segments on the retransmission queue that are thereby
+            // entirely acknowledged are removed." The same call as the
+            // general path: RTT samples, Eifel undo and timers stay one code.
+            self.on_new_ack(now, cfg, seg, ack, stats);
+        }
+        if self.snd_wl1 < seg.seq_number || (self.snd_wl1 == seg.seq_number && self.snd_wl2 <= ack)
+        {
+            // SND.WND is unchanged and non-zero (tested above).
+            self.snd_wl1 = seg.seq_number;
+            self.snd_wl2 = ack;
+            self.persist_at = None;
+            self.persist_backoff = 0;
+            self.probe_due = false;
+        }
+
+        if acked > 0 {
+            // What process_ack hands the controller for a cumulative ACK
+            // with no SACK information; `on_new_ack` left recovery off.
+            let d = self.rate.on_ack(now, self.snd_una, &[]);
+            let sample_rtt = self.last_sample.take();
+            if let Some(r) = sample_rtt {
+                self.rate.rtt_sample(r);
+            }
+            let s = AckSample {
+                rtt: sample_rtt,
+                srtt: self.rtt.srtt(),
+                min_rtt: self.rate.min_rtt(),
+                bytes_acked: acked,
+                delivered: acked,
+                lost: core::mem::take(&mut self.lost_unreported),
+                prior_in_flight: in_flight_before,
+                in_flight: self.pipe(),
+                in_recovery: false,
+                app_limited: self.end_all() == self.snd_max,
+                rate: d.rate,
+                round_start: d.round_start,
+                round_count: d.round_count,
+                total_delivered: d.total_delivered,
+            };
+            self.cc.on_ack(now, &s);
+            if let Some(rs) = d.rate {
+                self.stats.delivery_rate = rs.delivery_rate;
+            }
+            stats.predicted_acks += 1;
+            return true;
+        }
+
+        // The text step (receive_text) for in-order data that fits.
+        self.rcv_mss = self.rcv_mss.max(len.min(usize::from(u16::MAX)));
+        let n = self.rx.write(seg.payload);
+        self.rcv_nxt += n;
+        self.stats.bytes_received += n as u64;
+        self.unacked_bytes += n;
+        // SHLD-19: ACK at least every second full-sized segment; MUST-40:
+        // never hold one 0.5 s or more.
+        if cfg.delayed_ack == Duration::ZERO || self.unacked_bytes >= 2 * self.rcv_mss {
+            self.ack_now = true;
+        } else if self.delack_at.is_none() {
+            self.delack_at = Some(now + cfg.delayed_ack.min(Duration::from_millis(499)));
+            stats.delayed_acks += 1;
+        }
+        stats.predicted_data += 1;
+        true
     }
 
     /// RFC 9293 §3.10.7.4 sixth: "If the URG bit is set, RCV.UP <-
