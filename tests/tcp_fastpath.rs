@@ -86,9 +86,8 @@ fn run(c: Case, prediction: bool) -> Trace {
         for (i, h) in [Some(a), b].into_iter().enumerate() {
             let Some(h) = h else { continue };
             let tcp = if i == 0 { &mut net.a } else { &mut net.b };
-            // Only when there is room: a `send` that takes nothing still
-            // queues the connection for transmit, and a paced one would
-            // then spin at one instant.
+            // Only when there is room, as an application polling for
+            // writability would.
             while sent[i] < want[i] && tcp.readiness(h).is_ok_and(|r| r.writable) {
                 let n = (want[i] - sent[i]).min(buf.len() as u64) as usize;
                 for (k, x) in buf[..n].iter_mut().enumerate() {
@@ -143,19 +142,13 @@ fn run(c: Case, prediction: bool) -> Trace {
     }
 }
 
-/// Runs the next event, or the clock to `limit`. A table that stays ready
-/// after a poll (one that can send nothing yet still wants to, as BBR in
-/// recovery with a small window can) would hold the clock still, which
-/// `Net::step` takes for a hang: time moves on 100 us instead, as it would
-/// for a real poll loop.
+/// Runs the next event, or the clock to `limit`, as `Net::step` does: a
+/// table still ready after a poll at the same instant is polled again, and
+/// one that never stops being ready (sending nothing) fails the test. A
+/// paced connection with a retransmission waiting for its pacing time once
+/// did that.
 fn advance(net: &mut Net, limit: Instant) {
-    let t = net.next_event().unwrap_or(limit).min(limit);
-    net.now = if t > net.now {
-        t
-    } else {
-        net.now + Duration::from_micros(100)
-    };
-    net.run_now();
+    net.step(limit);
 }
 
 /// The table counters but the two that count header prediction itself.

@@ -2077,7 +2077,15 @@ impl Tcb {
         match self.state {
             State::Closed | State::Listen => false,
             State::SynSent | State::SynReceived => self.need_syn,
-            _ => self.kick || self.ack_now || self.probe_due || self.ka_due || self.rtx_head,
+            _ => {
+                // What `choose` would send waits for a pending pacing
+                // deadline, whose timer brings the connection back; ready
+                // before then, it would be polled again and again at the
+                // same instant, sending nothing (ACKs and keep-alives go
+                // out unpaced).
+                let segment = self.kick || self.probe_due || self.rtx_head;
+                self.ack_now || self.ka_due || (segment && self.pace_at.is_none())
+            }
         }
     }
 
