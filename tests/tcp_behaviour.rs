@@ -988,3 +988,187 @@ fn a_freed_connection_slot_reused_by_another_flow_is_not_found_by_the_old_tuple(
     assert_eq!(raw.tcp.state(s), Ok(State::Established));
     assert_eq!(raw.tcp.peer_addr(s), Ok(sa(PEER, 2000)));
 }
+
+/// A's data segments: (time, seq, length).
+fn data_sends(net: &Net) -> Vec<(Instant, u32, usize)> {
+    sends_of(net.capture.as_ref().unwrap(), A)
+}
+
+/// Opens a connection over `link`, the first `syn_losses` of A's SYNs
+/// dropped, then writes `bytes` at once. Returns the data segments A sent
+/// in the first half RTT after its first one (before any ACK of data can
+/// be back).
+fn first_flight(syn_losses: usize, link_delay_ms: u64) -> Vec<(Instant, u32, usize)> {
+    let mut c = cfg();
+    c.timestamps = false;
+    let mut net = Net::new(c.clone(), c, link_ms(link_delay_ms), 3);
+    let mut dropped = 0;
+    net.filter = Some(Box::new(move |_, r, src| {
+        if src == A && r.syn && dropped < syn_losses {
+            dropped += 1;
+            return false;
+        }
+        true
+    }));
+    let (a, b) = open(&mut net);
+    net.capture = Some(Vec::new());
+    net.a.send(a, &vec![1u8; 100_000]).unwrap();
+    net.run_for(Duration::from_millis(link_delay_ms));
+    let _ = b;
+    let sends = data_sends(&net);
+    let t0 = sends[0].0;
+    sends
+        .into_iter()
+        .filter(|s| s.0 < t0 + Duration::from_millis(link_delay_ms))
+        .collect()
+}
+
+#[test]
+fn the_initial_window_is_ten_segments_and_one_after_repeated_syn_loss() {
+    // RFC 6928 §2: "IW = min (10*MSS, max (2*MSS, 14600))"; and "if the
+    // SYN or SYN/ACK is lost ... the initial window ... MUST be one
+    // segment" only "after ... more than one" retransmission of the SYN
+    // (§2: "TCP implementations ... use the initial window of 1 ... if
+    // ... retransmitted more than once").
+    let f = first_flight(0, 50);
+    assert_eq!(f.len(), 10, "{f:?}");
+    assert!(f.iter().map(|s| s.2).sum::<usize>() <= 14_600);
+    assert_eq!(first_flight(1, 50).len(), 10);
+    assert_eq!(first_flight(2, 50).len(), 1);
+}
+
+#[test]
+fn close_with_unread_data_resets_instead_of_sending_fin() {
+    // SHLD-3, RFC 9293 §3.6.1: "If such a TCP ... receives data after CLOSE
+    // ... or has unread data pending at CLOSE, it SHOULD send a RST to
+    // show that data was lost."
+    let mut net = Net::new(cfg(), cfg(), link_ms(5), 5);
+    let (a, b) = open(&mut net);
+    net.a.send(a, b"never read").unwrap();
+    net.run_for(Duration::from_millis(100));
+    net.capture = Some(Vec::new());
+    net.b.close(b).unwrap();
+    net.run_for(Duration::from_millis(100));
+    let from_b: Vec<_> = net
+        .capture
+        .as_ref()
+        .unwrap()
+        .iter()
+        .filter(|(_, s)| s.src == B)
+        .map(|(_, s)| (s.repr().rst, s.repr().fin))
+        .collect();
+    assert_eq!(from_b, vec![(true, false)], "B's segments after close");
+    let mut buf = [0u8; 4];
+    assert_eq!(net.a.recv(a, &mut buf), Err(TcpError::ConnectionReset));
+}
+
+#[test]
+fn keepalive_is_off_by_default_and_waits_two_hours_when_on() {
+    // MUST-25: "This mechanism MUST default to off"; MUST-28: the interval
+    // "MUST default to no less than two hours".
+    let mut net = Net::new(cfg(), cfg(), link_ms(5), 6);
+    let (a, _b) = open(&mut net);
+    net.run_for(Duration::from_secs(3 * 3600));
+    assert_eq!(net.a.stats().keepalive_probes, 0);
+    net.a
+        .set_keepalive(a, Some(ringstack::tcp::Keepalive::default()))
+        .unwrap();
+    net.run_for(Duration::from_secs(7199));
+    assert_eq!(net.a.stats().keepalive_probes, 0, "a probe before 2 h");
+    net.run_for(Duration::from_secs(2));
+    assert_eq!(net.a.stats().keepalive_probes, 1);
+    assert_eq!(net.a.state(a), Ok(State::Established));
+}
+
+#[test]
+fn a_syn_timeout_leaves_a_three_second_rto_for_the_data() {
+    // RFC 6298 §5.7: "If the timer expires awaiting the ACK of a SYN
+    // segment and the TCP implementation is using an RTO less than 3
+    // seconds, the RTO MUST be re-initialized to 3 seconds when data
+    // transmission begins".
+    let mut c = cfg();
+    c.timestamps = false; // no sample from the retransmitted SYN's ACK
+    let mut net = Net::new(c.clone(), c, link_ms(5), 7);
+    let mut first = true;
+    net.filter = Some(Box::new(move |_, r, src| {
+        if src == A && r.syn && first {
+            first = false;
+            return false;
+        }
+        true
+    }));
+    let (a, _b) = open(&mut net);
+    let st = net.a.conn_stats(a).unwrap();
+    assert_eq!(st.srtt, None, "Karn: no sample from a retransmitted SYN");
+    assert_eq!(st.rto, Duration::from_secs(3));
+}
+
+#[test]
+fn an_idle_connection_restarts_from_the_initial_window() {
+    // RFC 5681 §4.1: "if ... the TCP has not received a segment for more
+    // than one retransmission timeout ... cwnd is reduced to the value of
+    // the restart window ... RW = min(IW, cwnd)".
+    let mut c = cfg();
+    c.timestamps = false;
+    let mut net = Net::new(c.clone(), c, link_ms(20), 8);
+    let (a, b) = open(&mut net);
+    send_and_drain(&mut net, a, b, 2_000_000);
+    net.run_for(Duration::from_secs(1));
+    let smss = net.a.conn_stats(a).unwrap().snd_mss;
+    assert!(net.a.conn_stats(a).unwrap().cwnd > 30 * smss);
+    net.run_for(Duration::from_secs(5));
+    net.capture = Some(Vec::new());
+    net.a.send(a, &vec![2u8; 200_000]).unwrap();
+    net.run_for(Duration::from_millis(20));
+    let sends = data_sends(&net);
+    let t0 = sends[0].0;
+    let burst = sends
+        .iter()
+        .filter(|s| s.0 < t0 + Duration::from_millis(20))
+        .count();
+    assert_eq!(burst, 10, "segments in the first RTT after idle");
+}
+
+#[test]
+fn the_advertised_right_edge_never_moves_left() {
+    // SHLD-14, RFC 9293 §3.8.6: the receiver "SHOULD NOT shrink the window,
+    // i.e., move the right window edge to the left". With window scaling
+    // the edge is SEG.ACK + (SEG.WND << Rcv.Wind.Shift); a small, busy
+    // receive buffer under loss makes the window move all the time.
+    for seed in 1..=6 {
+        let mut c = cfg();
+        c.rx_buffer = 24 * 1024;
+        let link = Link {
+            loss_ppm: 20_000,
+            ..link_ms(10)
+        };
+        let mut net = Net::new(c.clone(), c, link, seed);
+        net.capture = Some(Vec::new());
+        let (a, b) = open(&mut net);
+        send_and_drain(&mut net, a, b, 600_000);
+        let cap = net.capture.take().unwrap();
+        let shift = cap
+            .iter()
+            .find(|(_, s)| s.src == B && s.repr().syn)
+            .and_then(|(_, s)| s.repr().window_scale)
+            .unwrap_or(0);
+        let mut edge: Option<u32> = None;
+        let mut checked = 0;
+        for (_, s) in cap.iter().filter(|(_, s)| s.src == B) {
+            let r = s.repr();
+            let (Some(ack), false, false) = (r.ack_number, r.syn, r.rst) else {
+                continue;
+            };
+            let right = ack.0.wrapping_add(u32::from(r.window_len) << shift);
+            if let Some(e) = edge {
+                assert!(
+                    (right.wrapping_sub(e) as i32) >= 0,
+                    "seed {seed}: right edge {right} after {e}"
+                );
+            }
+            edge = Some(right);
+            checked += 1;
+        }
+        assert!(checked > 50, "seed {seed}: only {checked} segments");
+    }
+}
