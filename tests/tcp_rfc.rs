@@ -1039,3 +1039,50 @@ fn send_urgent_sets_the_pointer_past_the_last_urgent_octet() {
     let out = c.raw.take();
     assert!(out.iter().all(|s| s.repr().urgent_at.is_none()));
 }
+
+#[test]
+fn a_shrunken_window_sends_nothing_new_and_keeps_retransmitting_inside_it() {
+    // SHLD-15 and SHLD-16, RFC 9293 §3.8.6: "If the right window edge has
+    // moved to the left ... the sender SHOULD NOT send new data beyond the
+    // current right window edge", but "SHOULD ... retransmit ... old
+    // unacknowledged data between SND.UNA and SND.UNA+SND.WND".
+    let mut c = establish(base_cfg());
+    c.raw.tcp.send(c.h, &vec![9u8; 40_000]).unwrap();
+    c.raw.poll();
+    let first = data_segs(&c.raw.take());
+    let sent_to = first
+        .iter()
+        .map(|&(s, l)| s.wrapping_add(l as u32))
+        .max()
+        .unwrap();
+    assert!(sent_to.wrapping_sub(c.us) > 8_000, "{first:?}");
+    // The peer takes two segments and shrinks its window to two more:
+    // the right edge moves from far ahead to below what we sent.
+    let una = c.us.wrapping_add(2920);
+    let edge = una.wrapping_add(2920);
+    c.raw.inject(&Repr {
+        window_len: 2920,
+        ..r(c.them, Some(una))
+    });
+    c.raw.poll();
+    let after = data_segs(&c.raw.take());
+    assert!(
+        after
+            .iter()
+            .all(|&(s, _)| (s.wrapping_sub(sent_to) as i32) < 0),
+        "new data past the shrunken edge: {after:?}"
+    );
+    // The retransmission timer fires: the oldest unacknowledged data, which
+    // lies inside the window, goes again, and nothing past the edge.
+    c.raw.advance(Duration::from_secs(2));
+    let rtx = data_segs(&c.raw.take());
+    assert!(!rtx.is_empty(), "no retransmission");
+    assert_eq!(rtx[0].0, una);
+    for &(s, l) in &rtx {
+        assert!(
+            (edge.wrapping_sub(s.wrapping_add(l as u32)) as i32) >= 0,
+            "{rtx:?} passes the edge {edge}"
+        );
+    }
+    assert_eq!(c.raw.tcp.state(c.h), Ok(State::Established));
+}
