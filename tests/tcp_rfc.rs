@@ -1086,3 +1086,29 @@ fn a_shrunken_window_sends_nothing_new_and_keeps_retransmitting_inside_it() {
     }
     assert_eq!(c.raw.tcp.state(c.h), Ok(State::Established));
 }
+
+#[test]
+fn sender_sws_avoidance_holds_a_sliver_until_the_override_timer() {
+    // MUST-38, RFC 9293 §3.8.6.2.1: send when "(1) a maximum-sized segment
+    // can be sent ... or (3) at least a fraction Fs of the maximum window
+    // can be sent", else wait for "a timeout ... in the range 0.1-1.0
+    // seconds" (MUST-60: queued data never waits forever).
+    let mut c = establish(base_cfg());
+    c.raw.tcp.send(c.h, &vec![5u8; 40_000]).unwrap();
+    c.raw.poll();
+    let first = data_segs(&c.raw.take());
+    let sent: usize = first.iter().map(|s| s.1).sum();
+    // Everything acknowledged, but only 1000 bytes of window: under a
+    // segment and under half of the 65535 the peer once offered.
+    let una = c.us.wrapping_add(sent as u32);
+    c.raw.inject(&Repr {
+        window_len: 1000,
+        ..r(c.them, Some(una))
+    });
+    c.raw.poll();
+    assert!(data_segs(&c.raw.take()).is_empty(), "a sliver sent at once");
+    c.raw.advance(Duration::from_millis(150));
+    assert!(data_segs(&c.raw.take()).is_empty(), "sent before 0.2 s");
+    c.raw.advance(Duration::from_millis(100));
+    assert_eq!(data_segs(&c.raw.take()), vec![(una, 1000)]);
+}
