@@ -1112,3 +1112,47 @@ fn sender_sws_avoidance_holds_a_sliver_until_the_override_timer() {
     c.raw.advance(Duration::from_millis(100));
     assert_eq!(data_segs(&c.raw.take()), vec![(una, 1000)]);
 }
+
+#[test]
+fn ts_recent_is_forgotten_after_24_days_idle() {
+    // RFC 7323 §5.5: "If a connection remains idle for more than 24 days
+    // ... TS.Recent ... is invalid", so PAWS (§5.3 R1, which needs "TS.Recent
+    // is valid") no longer drops an older TSval; the same segment a day
+    // earlier is dropped.
+    let mut cfg = base_cfg();
+    cfg.timestamps = true;
+    for (idle_days, accepted) in [(23u64, false), (25, true)] {
+        let mut raw = Raw::new(cfg.clone());
+        let l = raw.tcp.listen(sa(US, 80), 8).unwrap();
+        raw.inject(&Repr {
+            syn: true,
+            timestamp: Some((1_000_000, 0)),
+            ..r(1000, None)
+        });
+        let out = raw.take();
+        let sa_ = out[0].repr();
+        let us = sa_.seq_number.0 + 1;
+        let tsval = sa_.timestamp.unwrap().0;
+        raw.inject(&Repr {
+            timestamp: Some((1_000_001, tsval)),
+            ..r(1001, Some(us))
+        });
+        let h = raw.tcp.accept(l).unwrap();
+        raw.advance(Duration::from_secs(idle_days * 86_400));
+        raw.take();
+        // The peer's clock went back (a reboot, a wrapped clock).
+        raw.inject(&Repr {
+            timestamp: Some((5, tsval)),
+            payload: b"late",
+            ..r(1001, Some(us))
+        });
+        let mut buf = [0u8; 8];
+        let got = raw.tcp.recv(h, &mut buf);
+        assert_eq!(
+            got.is_ok_and(|n| n == 4),
+            accepted,
+            "{idle_days} days: {got:?}"
+        );
+        assert_eq!(raw.tcp.stats().paws_drops, u64::from(!accepted));
+    }
+}
