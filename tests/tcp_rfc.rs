@@ -1156,3 +1156,36 @@ fn ts_recent_is_forgotten_after_24_days_idle() {
         assert_eq!(raw.tcp.stats().paws_drops, u64::from(!accepted));
     }
 }
+
+#[test]
+fn rst_in_active_syn_received_refuses_the_connection() {
+    // MUST-11 (the active half), RFC 9293 §3.10.7.3, SYN-RECEIVED: "If this
+    // connection was initiated with an active OPEN (i.e., came from
+    // SYN-SENT state), then the connection was refused; signal the user
+    // 'connection refused'".
+    let mut raw = Raw::new(base_cfg());
+    let h = raw
+        .tcp
+        .connect(raw.now, sa(US, 80), sa(PEER, PPORT))
+        .unwrap();
+    raw.poll();
+    let out = raw.take();
+    assert!(out.len() == 1 && out[0].repr().syn);
+    let iss = out[0].repr().seq_number;
+    // Simultaneous open: the peer's own SYN crosses ours.
+    raw.inject(&Repr {
+        syn: true,
+        max_seg_size: Some(1460),
+        ..r(5000, None)
+    });
+    raw.poll();
+    assert_eq!(raw.tcp.state(h), Ok(State::SynReceived));
+    raw.take();
+    raw.inject(&Repr {
+        rst: true,
+        ..r(5001, Some((iss + 1).0))
+    });
+    assert_eq!(raw.tcp.state(h), Ok(State::Closed));
+    let mut b = [0u8; 4];
+    assert_eq!(raw.tcp.recv(h, &mut b), Err(TcpError::ConnectionRefused));
+}
