@@ -16,7 +16,7 @@ use core::net::{Ipv4Addr, SocketAddrV4};
 use super::buffer::{Assembler, RingBuf};
 use super::cc::{self, AckSample, CongestionControl, CongestionEvent};
 use super::config::{CcAlgorithm, Keepalive, TcpConfig, MAX_BUFFER, MIN_MSS};
-use super::rate::RateSampler;
+use super::rate::{Delivery, RateSampler};
 use super::rtt::RttEstimator;
 use super::sack::{Scoreboard, DUP_THRESH};
 use super::seq::{segment_acceptable, SeqNumber};
@@ -1277,30 +1277,7 @@ impl Tcb {
             // What process_ack hands the controller for a cumulative ACK
             // with no SACK information; `on_new_ack` left recovery off.
             let d = self.rate.on_ack(now, self.snd_una, &[]);
-            let sample_rtt = self.last_sample.take();
-            if let Some(r) = sample_rtt {
-                self.rate.rtt_sample(r);
-            }
-            let s = AckSample {
-                rtt: sample_rtt,
-                srtt: self.rtt.srtt(),
-                min_rtt: self.rate.min_rtt(),
-                bytes_acked: acked,
-                delivered: acked,
-                lost: core::mem::take(&mut self.lost_unreported),
-                prior_in_flight: in_flight_before,
-                in_flight: self.pipe(),
-                in_recovery: false,
-                app_limited: self.end_all() == self.snd_max,
-                rate: d.rate,
-                round_start: d.round_start,
-                round_count: d.round_count,
-                total_delivered: d.total_delivered,
-            };
-            self.cc.on_ack(now, &s);
-            if let Some(rs) = d.rate {
-                self.stats.delivery_rate = rs.delivery_rate;
-            }
+            self.report_ack(now, d, acked, acked, in_flight_before);
             stats.predicted_acks += 1;
             return true;
         }
@@ -1310,15 +1287,7 @@ impl Tcb {
         let n = self.rx.write(seg.payload);
         self.rcv_nxt += n;
         self.stats.bytes_received += n as u64;
-        self.unacked_bytes += n;
-        // SHLD-19: ACK at least every second full-sized segment; MUST-40:
-        // never hold one 0.5 s or more.
-        if cfg.delayed_ack == Duration::ZERO || self.unacked_bytes >= 2 * self.rcv_mss {
-            self.ack_now = true;
-        } else if self.delack_at.is_none() {
-            self.delack_at = Some(now + cfg.delayed_ack.min(Duration::from_millis(499)));
-            stats.delayed_acks += 1;
-        }
+        self.delay_ack(now, cfg, n, stats);
         stats.predicted_data += 1;
         true
     }
@@ -1546,6 +1515,56 @@ impl Tcb {
         }
     }
 
+    /// `n` in-order bytes arrived with nothing out of order: ACK now or arm
+    /// the delayed-ACK timer. SHLD-19: ACK at least every second
+    /// full-sized segment; MUST-40: never hold one 0.5 s or more.
+    fn delay_ack(&mut self, now: Instant, cfg: &TcpConfig, n: usize, stats: &mut TcpStats) {
+        self.unacked_bytes += n;
+        if cfg.delayed_ack == Duration::ZERO || self.unacked_bytes >= 2 * self.rcv_mss {
+            self.ack_now = true;
+        } else if self.delack_at.is_none() {
+            self.delack_at = Some(now + cfg.delayed_ack.min(Duration::from_millis(499)));
+            stats.delayed_acks += 1;
+        }
+    }
+
+    /// Hands the controller what an ACK delivered (`acked` cumulatively,
+    /// `delivered` with newly SACKed bytes) with the rate sample `d`; the
+    /// one report both the general ACK path and header prediction make.
+    fn report_ack(
+        &mut self,
+        now: Instant,
+        d: Delivery,
+        acked: usize,
+        delivered: usize,
+        in_flight_before: usize,
+    ) {
+        let sample_rtt = self.last_sample.take();
+        if let Some(r) = sample_rtt {
+            self.rate.rtt_sample(r);
+        }
+        let s = AckSample {
+            rtt: sample_rtt,
+            srtt: self.rtt.srtt(),
+            min_rtt: self.rate.min_rtt(),
+            bytes_acked: acked,
+            delivered,
+            lost: core::mem::take(&mut self.lost_unreported),
+            prior_in_flight: in_flight_before,
+            in_flight: self.pipe(),
+            in_recovery: self.recovery.is_some(),
+            app_limited: self.end_all() == self.snd_max,
+            rate: d.rate,
+            round_start: d.round_start,
+            round_count: d.round_count,
+            total_delivered: d.total_delivered,
+        };
+        self.cc.on_ack(now, &s);
+        if let Some(rs) = d.rate {
+            self.stats.delivery_rate = rs.delivery_rate;
+        }
+    }
+
     /// ACK processing for the synchronized states (and SYN-RECEIVED just
     /// turned ESTABLISHED), "fifth, check the ACK field".
     fn process_ack(
@@ -1657,30 +1676,7 @@ impl Tcb {
                     }
                 }
             }
-            let sample_rtt = self.last_sample.take();
-            if let Some(r) = sample_rtt {
-                self.rate.rtt_sample(r);
-            }
-            let s = AckSample {
-                rtt: sample_rtt,
-                srtt: self.rtt.srtt(),
-                min_rtt: self.rate.min_rtt(),
-                bytes_acked: acked,
-                delivered: acked + newly_sacked,
-                lost: core::mem::take(&mut self.lost_unreported),
-                prior_in_flight: in_flight_before,
-                in_flight: self.pipe(),
-                in_recovery: self.recovery.is_some(),
-                app_limited: self.end_all() == self.snd_max,
-                rate: d.rate,
-                round_start: d.round_start,
-                round_count: d.round_count,
-                total_delivered: d.total_delivered,
-            };
-            self.cc.on_ack(now, &s);
-            if let Some(rs) = d.rate {
-                self.stats.delivery_rate = rs.delivery_rate;
-            }
+            self.report_ack(now, d, acked, acked + newly_sacked, in_flight_before);
         }
 
         // Per-state ACK consequences.
@@ -1965,16 +1961,7 @@ impl Tcb {
                     self.ack_now = true;
                     self.ack_immediate = true;
                 } else {
-                    self.unacked_bytes += n;
-                    // SHLD-19: ACK at least every second full-sized segment;
-                    // MUST-40: never hold one 0.5 s or more.
-                    if cfg.delayed_ack == Duration::ZERO || self.unacked_bytes >= 2 * self.rcv_mss {
-                        self.ack_now = true;
-                    } else if self.delack_at.is_none() {
-                        self.delack_at =
-                            Some(now + cfg.delayed_ack.min(Duration::from_millis(499)));
-                        stats.delayed_acks += 1;
-                    }
+                    self.delay_ack(now, cfg, n, stats);
                 }
             } else {
                 // SHLD-31: hold in-window out-of-order data.
