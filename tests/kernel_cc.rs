@@ -90,20 +90,7 @@ impl Shaped {
         assert!(s.if_a.len() <= 15, "interface name {} too long", s.if_a);
         // From the first namespace on, Drop removes whatever was made.
         for ns in [&s.ns_a, &s.ns_m, &s.ns_b] {
-            host::run(&["ip", "netns", "add", ns]).unwrap();
-            for k in ["all", "default"] {
-                let _ = host::run(&[
-                    "ip",
-                    "netns",
-                    "exec",
-                    ns,
-                    "sysctl",
-                    "-q",
-                    "-w",
-                    &format!("net.ipv6.conf.{k}.disable_ipv6=1"),
-                ]);
-            }
-            host::run(&["ip", "-n", ns, "link", "set", "dev", "lo", "up"]).unwrap();
+            host::add_quiet_netns(ns).unwrap();
         }
         let run = |a: &[&str]| host::run(a).unwrap_or_else(|e| panic!("{e}"));
         run(&[

@@ -116,6 +116,29 @@ pub fn run(args: &[&str]) -> io::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Creates network namespace `name` with its loopback up and IPv6 off for
+/// every interface in it, present and future: the kernel's IPv6 chatter
+/// (MLD, DAD, RS) would only clutter captures and counters. The caller
+/// deletes it (`ip netns del`).
+pub fn add_quiet_netns(name: &str) -> io::Result<()> {
+    run(&["ip", "netns", "add", name])?;
+    for k in ["all", "default"] {
+        // Best effort: a kernel built without IPv6 has nothing to turn off.
+        let _ = run(&[
+            "ip",
+            "netns",
+            "exec",
+            name,
+            "sysctl",
+            "-q",
+            "-w",
+            &format!("net.ipv6.conf.{k}.disable_ipv6=1"),
+        ]);
+    }
+    run(&["ip", "-n", name, "link", "set", "dev", "lo", "up"])?;
+    Ok(())
+}
+
 /// Two network namespaces joined by a veth pair, deleted on drop (which also
 /// removes the veth pair and ends nothing else).
 ///
@@ -147,26 +170,14 @@ impl VethPair {
                 format!("interface name {} too long", pair.if_a),
             ));
         }
-        run(&["ip", "netns", "add", &pair.ns_a])?;
+        add_quiet_netns(&pair.ns_a)?;
         // From here on, Drop cleans up whatever was made.
-        run(&["ip", "netns", "add", &pair.ns_b])?;
+        add_quiet_netns(&pair.ns_b)?;
         run(&[
             "ip", "link", "add", &pair.if_a, "netns", &pair.ns_a, "type", "veth", "peer", "name",
             &pair.if_b, "netns", &pair.ns_b,
         ])?;
         for (ns, ifn) in [(&pair.ns_a, &pair.if_a), (&pair.ns_b, &pair.if_b)] {
-            // The kernel's IPv6 chatter (MLD, DAD, RS) would only clutter captures.
-            let _ = run(&[
-                "ip",
-                "netns",
-                "exec",
-                ns,
-                "sysctl",
-                "-q",
-                "-w",
-                "net.ipv6.conf.all.disable_ipv6=1",
-            ]);
-            run(&["ip", "-n", ns, "link", "set", "dev", "lo", "up"])?;
             run(&["ip", "-n", ns, "link", "set", "dev", ifn, "up"])?;
         }
         run(&[
