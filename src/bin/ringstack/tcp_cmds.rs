@@ -1,7 +1,7 @@
 //! `ringstack get URL` and `ringstack send HOST:PORT --bytes N`: TCP clients
 //! on the stack, for people and for tests against real servers.
 
-use super::tcp_apps::{body_byte, parse_response_head, parse_url, ResponseHead};
+use super::tcp_apps::{fill_body, parse_response_head, parse_url, ResponseHead};
 use super::{bring_up, idle, stop_flag, NetArgs};
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -228,9 +228,7 @@ pub fn send(a: SendArgs) -> Result<i32> {
             let pos = queued;
             match tcp.send_with(h, |b| {
                 let n = (b.len() as u64).min(left) as usize;
-                for (i, x) in b[..n].iter_mut().enumerate() {
-                    *x = body_byte(pos + i as u64);
-                }
+                fill_body(&mut b[..n], pos);
                 n
             }) {
                 Ok(0) | Err(TcpError::WouldBlock) => break,
