@@ -100,9 +100,14 @@ pub trait Bulk {
 }
 
 pub fn make(name: &str, o: Opts) -> Box<dyn Bulk> {
+    make_with(name, o, MTU)
+}
+
+/// [`make`] with both links at another L3 MTU (MSS = `mtu` − 40).
+pub fn make_with(name: &str, o: Opts, mtu: usize) -> Box<dyn Bulk> {
     match name {
-        "ringstack" => Box::new(RsPair::new(o)),
-        "smoltcp" => Box::new(SmolPair::new(o)),
+        "ringstack" => Box::new(RsPair::new(o, mtu)),
+        "smoltcp" => Box::new(SmolPair::new(o, mtu)),
         _ => panic!("stack must be ringstack or smoltcp"),
     }
 }
@@ -121,12 +126,12 @@ pub struct RsPair {
     recvd: u64,
 }
 
-fn rs_stack(ip: Ipv4Addr, last: u8, o: Opts) -> Stack {
+fn rs_stack(ip: Ipv4Addr, last: u8, o: Opts, mtu: usize) -> Stack {
     let mut c = Config::new(
         MacAddr([2, 0, 0, 0, 0, last]),
         format!("{ip}/24").parse().unwrap(),
     );
-    c.mtu = MTU;
+    c.mtu = mtu;
     c.announce = false;
     c.seed = [last; 32];
     c.tcp.rx_buffer = BUF;
@@ -136,10 +141,10 @@ fn rs_stack(ip: Ipv4Addr, last: u8, o: Opts) -> Stack {
 }
 
 impl RsPair {
-    pub fn new(o: Opts) -> RsPair {
-        let (da, db) = pipe::pair(MTU);
-        let mut a = rs_stack(CLIENT_IP, 1, o);
-        let mut b = rs_stack(SERVER_IP, 2, o);
+    pub fn new(o: Opts, mtu: usize) -> RsPair {
+        let (da, db) = pipe::pair(mtu);
+        let mut a = rs_stack(CLIENT_IP, 1, o, mtu);
+        let mut b = rs_stack(SERVER_IP, 2, o, mtu);
         let now = Instant::from_secs(1);
         let l = b.tcp_listen(PORT, 8).unwrap();
         let client = a
@@ -298,6 +303,7 @@ struct SLink {
     frames: VecDeque<Vec<u8>>,
     free: Vec<Vec<u8>>,
     sent: u64,
+    mtu: usize,
 }
 
 pub struct SmolDev {
@@ -305,9 +311,14 @@ pub struct SmolDev {
     tx: Rc<RefCell<SLink>>,
 }
 
-fn smol_pair() -> (SmolDev, SmolDev) {
-    let ab = Rc::new(RefCell::new(SLink::default()));
-    let ba = Rc::new(RefCell::new(SLink::default()));
+fn smol_pair(mtu: usize) -> (SmolDev, SmolDev) {
+    let link = || {
+        Rc::new(RefCell::new(SLink {
+            mtu,
+            ..SLink::default()
+        }))
+    };
+    let (ab, ba) = (link(), link());
     (
         SmolDev {
             rx: ba.clone(),
@@ -336,12 +347,10 @@ pub struct SmolTx {
 
 impl phy::TxToken for SmolTx {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut buf = self
-            .link
-            .borrow_mut()
-            .free
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(MTU + 18));
+        let mut l = self.link.borrow_mut();
+        let cap = l.mtu + 18;
+        let mut buf = l.free.pop().unwrap_or_else(|| Vec::with_capacity(cap));
+        drop(l);
         buf.clear();
         buf.resize(len, 0);
         let r = f(&mut buf);
@@ -384,7 +393,7 @@ impl phy::Device for SmolDev {
     fn capabilities(&self) -> DeviceCapabilities {
         let mut c = DeviceCapabilities::default();
         c.medium = Medium::Ethernet;
-        c.max_transmission_unit = MTU + 14;
+        c.max_transmission_unit = self.tx.borrow().mtu + 14;
         // Checksums: the default (computed on send, verified on receive),
         // as ringstack does.
         c
@@ -446,9 +455,9 @@ fn smol_pump(i: &mut Interface, d: &mut SmolDev, s: &mut SocketSet<'static>, now
 }
 
 impl SmolPair {
-    pub fn new(o: Opts) -> SmolPair {
+    pub fn new(o: Opts, mtu: usize) -> SmolPair {
         let now = Instant::from_secs(1);
-        let (mut da, mut db) = smol_pair();
+        let (mut da, mut db) = smol_pair(mtu);
         let ia = smol_iface(&mut da, CLIENT_IP, 1, now);
         let ib = smol_iface(&mut db, SERVER_IP, 2, now);
         let mut sa = SocketSet::new(Vec::new());
