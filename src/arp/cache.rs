@@ -201,6 +201,22 @@ impl NeighborCache {
         self.resolve_lookup(now, ip)
     }
 
+    /// What [`resolve`](Self::resolve) would answer from its last-hit
+    /// memory alone, with none of its side effects: `Some` only where
+    /// `resolve` would return `Resolution::Mac` without touching the map.
+    #[inline]
+    pub fn cached(&self, now: Instant, ip: Ipv4Addr) -> Option<MacAddr> {
+        match self.last {
+            Some((last_ip, mac, confirmed))
+                if last_ip == ip
+                    && now.saturating_since(confirmed) < self.config.reachable_time =>
+            {
+                Some(mac)
+            }
+            _ => None,
+        }
+    }
+
     /// [`resolve`](Self::resolve) through the map.
     #[inline(never)]
     fn resolve_lookup(&mut self, now: Instant, ip: Ipv4Addr) -> Resolution {

@@ -1076,3 +1076,194 @@ fn tcp_retransmissions_reaching_r1_make_arp_reverify_the_next_hop() {
         Some(TcpError::ExcessiveRetransmissions)
     );
 }
+
+/// Segments of every shape the engine sends: bare ACK, SYN with options,
+/// data of one byte and of a full MSS, SACK blocks, FIN, RST, a TTL other
+/// than the default.
+fn tcp_segments(payload: &[u8]) -> Vec<(u8, crate::tcp::wire::Repr<'_>)> {
+    use crate::tcp::wire::Repr;
+    use crate::tcp::SeqNumber;
+    let base = Repr {
+        src_port: 5001,
+        dst_port: 49152,
+        seq_number: SeqNumber(0x1234_5678),
+        ack_number: Some(SeqNumber(0x9abc_def0)),
+        window_len: 512,
+        ..Repr::default()
+    };
+    let s = |n: u32| SeqNumber(0x9abc_def0u32.wrapping_add(n));
+    vec![
+        (64, base),
+        (
+            64,
+            Repr {
+                syn: true,
+                ack_number: None,
+                max_seg_size: Some(1460),
+                window_scale: Some(7),
+                sack_permitted: true,
+                timestamp: Some((1, 0)),
+                ..base
+            },
+        ),
+        (
+            64,
+            Repr {
+                payload: &payload[..1],
+                psh: true,
+                ..base
+            },
+        ),
+        (
+            64,
+            Repr {
+                payload: &payload[..1448],
+                timestamp: Some((7, 9)),
+                ..base
+            },
+        ),
+        (
+            64,
+            Repr {
+                payload: &payload[..1460],
+                ..base
+            },
+        ),
+        (
+            1,
+            Repr {
+                sack_ranges: [Some((s(100), s(200))), Some((s(300), s(400))), None, None],
+                timestamp: Some((0xffff_ffff, 3)),
+                ..base
+            },
+        ),
+        (
+            64,
+            Repr {
+                fin: true,
+                payload: &payload[..17],
+                ..base
+            },
+        ),
+        (
+            64,
+            Repr {
+                rst: true,
+                ack_number: None,
+                ..base
+            },
+        ),
+    ]
+}
+
+/// The one-pass TCP output (`Out::emit_tcp_direct`) must leave exactly
+/// what the layered path (`send_ip` → `send_packet` → `transmit_frame`)
+/// leaves: the same frames byte for byte, the same IP identification
+/// sequence and the same counters, including when the device is full.
+#[test]
+fn direct_tcp_emit_matches_the_layered_path() {
+    let payload: Vec<u8> = (0..1460u32).map(|i| (i * 7 + 3) as u8).collect();
+    let segs = tcp_segments(&payload);
+    let mut frames = [Vec::new(), Vec::new()];
+    let mut stats = Vec::new();
+    for (k, out_frames) in frames.iter_mut().enumerate() {
+        let (mut s, mut d) = (stack(), QueueDev::default());
+        learn_peer(&mut s, &mut d);
+        let now = t(1);
+        // The layered path's first resolve fills the neighbour cache's
+        // last-hit memory; the direct path then takes every segment.
+        let mut log = TxLog::default();
+        for (i, (ttl, seg)) in segs.iter().enumerate() {
+            if i == 5 {
+                log.limit = Some(log.frames.len());
+            } else {
+                log.limit = None;
+            }
+            let mut o = s.out();
+            let sent = if k == 0 {
+                o.emit_tcp_layered(now, &mut log, *ttl, OUR_IP, PEER_IP, seg)
+            } else {
+                let direct = o.emit_tcp_direct(now, &mut log, *ttl, OUR_IP, PEER_IP, seg);
+                assert!(
+                    i == 0 || direct.is_some(),
+                    "segment {i} left the direct path"
+                );
+                direct.unwrap_or_else(|| {
+                    o.emit_tcp_layered(now, &mut log, *ttl, OUR_IP, PEER_IP, seg)
+                })
+            };
+            assert_eq!(sent, i != 5, "segment {i}: sent or refused for room");
+        }
+        *out_frames = log.frames;
+        stats.push(s.stats().clone());
+    }
+    assert_eq!(frames[0].len(), segs.len() - 1);
+    for (i, (a, b)) in frames[0].iter().zip(&frames[1]).enumerate() {
+        assert_eq!(a, b, "frame {i} differs");
+    }
+    assert_eq!(stats[0], stats[1]);
+}
+
+/// Whatever the direct path does not know how to frame, it leaves alone
+/// without touching a counter or the IP identification: an unresolved next
+/// hop (the layered path then queues behind ARP), a VLAN tag, a broadcast
+/// destination, a segment too big for the MTU.
+#[test]
+fn direct_tcp_emit_declines_what_it_cannot_frame() {
+    let payload = vec![0u8; 1500];
+    let seg = crate::tcp::wire::Repr {
+        src_port: 1,
+        dst_port: 2,
+        payload: &payload[..100],
+        ..Default::default()
+    };
+    let big = crate::tcp::wire::Repr {
+        payload: &payload[..1461],
+        ..seg
+    };
+    let now = t(1);
+    let mut log = TxLog::default();
+    // Unresolved next hop.
+    let mut s = stack();
+    let before = (s.stats().clone(), s.eg.next_ident);
+    assert_eq!(
+        s.out()
+            .emit_tcp_direct(now, &mut log, 64, OUR_IP, PEER_IP, &seg),
+        None
+    );
+    assert_eq!((s.stats().clone(), s.eg.next_ident), before);
+    // Resolved, but broadcast, oversized, or with a VLAN tag.
+    let (mut s, mut d) = (stack(), QueueDev::default());
+    learn_peer(&mut s, &mut d);
+    s.out()
+        .emit_tcp_layered(now, &mut log, 64, OUR_IP, PEER_IP, &seg);
+    let before = (s.stats().clone(), s.eg.next_ident);
+    let bcast = Ipv4Addr::new(198, 18, 0, 255);
+    assert_eq!(
+        s.out()
+            .emit_tcp_direct(now, &mut log, 64, OUR_IP, bcast, &seg),
+        None
+    );
+    assert_eq!(
+        s.out()
+            .emit_tcp_direct(now, &mut log, 64, OUR_IP, PEER_IP, &big),
+        None
+    );
+    assert_eq!((s.stats().clone(), s.eg.next_ident), before);
+    assert!(s
+        .out()
+        .emit_tcp_direct(now, &mut log, 64, OUR_IP, PEER_IP, &seg)
+        .is_some());
+    let mut c = config();
+    c.vlan = Some(7);
+    let mut s = Stack::new(c).unwrap();
+    s.eg.arp.learn(now, PEER_IP, PEER_MAC, true);
+    s.out()
+        .emit_tcp_layered(now, &mut log, 64, OUR_IP, PEER_IP, &seg);
+    assert_eq!(s.eg.arp.cached(now, PEER_IP), Some(PEER_MAC));
+    assert_eq!(
+        s.out()
+            .emit_tcp_direct(now, &mut log, 64, OUR_IP, PEER_IP, &seg),
+        None
+    );
+}
