@@ -2048,12 +2048,14 @@ impl Tcb {
         ]
         .into_iter()
         // The earliest armed timer, as `.flatten().min()` would give, in
-        // fewer instructions: this runs after every segment.
-        .fold(None, |a, b| match (a, b) {
-            (Some(x), Some(y)) => Some(Instant::min(x, y)),
-            (x, None) => x,
-            (None, y) => y,
-        })
+        // fewer instructions: this runs after every segment. An unarmed
+        // timer counts as the end of time, so the minimum is branch-free;
+        // a timer saturated to the end of time (`Instant + Duration::MAX`)
+        // can never fire and is reported as none.
+        .map(|t| t.map_or(i64::MAX, Instant::total_micros))
+        .min()
+        .filter(|&m| m != i64::MAX)
+        .map(Instant::from_micros)
     }
 
     /// Whether `transmit` has something to do right away.
