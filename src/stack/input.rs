@@ -135,13 +135,9 @@ impl Stack {
     fn process_ipv4(&mut self, now: Instant, data: &[u8], link_bcast: bool, tx: &mut dyn Transmit) {
         let s = &mut self.stats.ip;
         s.rx_packets += 1;
-        let p = match ipw::Packet::new_checked(data) {
-            Ok(p) => p,
-            Err(e) => {
-                count_ip_error(s, e);
-                return;
-            }
-        };
+        // `Repr::parse` makes `new_checked`'s length checks itself, and its
+        // errors are counted the same way.
+        let p = ipw::Packet::new_unchecked(data);
         let repr = match ipw::Repr::parse(&p) {
             Ok(r) => r,
             Err(e) => {
@@ -150,17 +146,31 @@ impl Stack {
             }
         };
         let dst = repr.dst_addr;
-        let bcast = self.iface.is_broadcast(dst);
-        if !bcast && !self.iface.has_addr(dst) {
-            s.drop_not_for_us += 1;
-            return;
-        }
-        // RFC 1122 §3.2.1.3: silently discard bogus sources. 0.0.0.0 is let
-        // through only to a broadcast destination, where DHCP needs it.
-        if bogus_source(&self.iface, repr.src_addr) && !(repr.src_addr.is_unspecified() && bcast) {
-            s.drop_bad_src += 1;
-            return;
-        }
+        let pair = Some((repr.src_addr, dst));
+        // A flow's packets repeat the pair just accepted: the checks below
+        // depend only on the two addresses and ours.
+        let bcast = if self.iface.rx_accepted.get() == pair {
+            false
+        } else {
+            let bcast = self.iface.is_broadcast(dst);
+            if !bcast && !self.iface.has_addr(dst) {
+                s.drop_not_for_us += 1;
+                return;
+            }
+            // RFC 1122 §3.2.1.3: silently discard bogus sources. 0.0.0.0 is
+            // let through only to a broadcast destination, where DHCP needs
+            // it.
+            if bogus_source(&self.iface, repr.src_addr)
+                && !(repr.src_addr.is_unspecified() && bcast)
+            {
+                s.drop_bad_src += 1;
+                return;
+            }
+            if !bcast {
+                self.iface.rx_accepted.set(pair);
+            }
+            bcast
+        };
         if !repr.is_fragment() {
             self.deliver(now, &repr, p.payload(), p.header(), link_bcast || bcast, tx);
             return;

@@ -21,6 +21,7 @@ use crate::ip::frag::{Reassembler, ReassemblyConfig};
 use crate::tcp::{ConnHandle, ListenHandle, Tcp, TcpConfig, TcpError};
 use crate::time::{Duration, Instant};
 use crate::udp::socket::{UdpConfig, UdpSocket, UdpSocketStats};
+use core::cell::Cell;
 use core::net::{Ipv4Addr, SocketAddrV4};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -173,9 +174,39 @@ pub(crate) struct Iface {
     pub mtu: usize,
     pub vlan: Option<u16>,
     pub ttl: u8,
+    /// The last (source, destination) pair the input path accepted as a
+    /// unicast datagram to us from a plausible source, so a flow's next
+    /// packets skip the address checks; cleared when addresses change.
+    pub rx_accepted: Cell<Option<(Ipv4Addr, Ipv4Addr)>>,
+    /// The last unicast destination [`Iface::unicast_next_hop`] answered,
+    /// with its next hop; cleared when addresses or the gateway change.
+    tx_route: Cell<Option<(Ipv4Addr, Ipv4Addr)>>,
 }
 
 impl Iface {
+    /// The next hop for a unicast `dst` (`None` for a broadcast or an
+    /// unroutable one), remembered for the same destination next time.
+    #[inline]
+    pub fn unicast_next_hop(&self, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+        if let Some((d, hop)) = self.tx_route.get() {
+            if d == dst {
+                return Some(hop);
+            }
+        }
+        if self.is_broadcast(dst) {
+            return None;
+        }
+        let hop = self.route(dst).ok()?;
+        self.tx_route.set(Some((dst, hop)));
+        Some(hop)
+    }
+
+    /// Forget every verdict that depends on the addresses or the gateway.
+    fn config_changed(&self) {
+        self.rx_accepted.set(None);
+        self.tx_route.set(None);
+    }
+
     pub fn has_addr(&self, ip: Ipv4Addr) -> bool {
         self.addrs.iter().any(|c| c.addr() == ip)
     }
@@ -303,6 +334,8 @@ impl Stack {
                 mtu: config.mtu,
                 vlan: config.vlan,
                 ttl: config.ttl,
+                rx_accepted: Cell::new(None),
+                tx_route: Cell::new(None),
             },
             eg,
             stats: Stats::default(),
@@ -391,6 +424,7 @@ impl Stack {
             return;
         }
         self.iface.addrs.push(cidr);
+        self.iface.config_changed();
         if self.config.announce {
             // RFC 5227 §2.3: ANNOUNCE_NUM 2, ANNOUNCE_INTERVAL 2 s; the first
             // goes at the next poll (Instant::ZERO is always due).
@@ -400,6 +434,7 @@ impl Stack {
 
     pub fn remove_address(&mut self, addr: Ipv4Addr) {
         self.iface.addrs.retain(|c| c.addr() != addr);
+        self.iface.config_changed();
         self.eg.announce.retain(|a| a.0 != addr);
     }
 
@@ -410,6 +445,7 @@ impl Stack {
             }
         }
         self.iface.gateway = gateway;
+        self.iface.config_changed();
         Ok(())
     }
 

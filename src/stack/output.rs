@@ -198,10 +198,10 @@ impl Out<'_> {
     ) -> Option<bool> {
         let iface = self.iface;
         let len = seg.buffer_len();
-        if iface.vlan.is_some() || len > iface.mtu - ipw::HEADER_LEN || iface.is_broadcast(dst) {
+        if iface.vlan.is_some() || len > iface.mtu - ipw::HEADER_LEN {
             return None;
         }
-        let next_hop = iface.route(dst).ok()?;
+        let next_hop = iface.unicast_next_hop(dst)?;
         let mac = self.eg.arp.cached(now, next_hop)?;
         let ident = self.eg.next_ident;
         self.eg.next_ident = ident.wrapping_add(1);

@@ -1267,3 +1267,64 @@ fn direct_tcp_emit_declines_what_it_cannot_frame() {
         None
     );
 }
+
+/// The input path remembers the last (source, destination) pair it
+/// accepted; removing the address must make the next packet to it
+/// "not for us" again, and a new address must be accepted.
+#[test]
+fn a_removed_address_stops_being_ours_at_once() {
+    let (mut s, mut d) = (stack(), QueueDev::default());
+    learn_peer(&mut s, &mut d);
+    let ping = echo_request_frame(OUR_IP, OUR_MAC, b"abc");
+    assert_eq!(
+        ip_only(run(&mut s, &mut d, t(1), vec![ping.clone()])).len(),
+        1
+    );
+    assert_eq!(
+        ip_only(run(&mut s, &mut d, t(2), vec![ping.clone()])).len(),
+        1
+    );
+    s.remove_address(OUR_IP);
+    assert!(ip_only(run(&mut s, &mut d, t(3), vec![ping])).is_empty());
+    assert_eq!(s.stats().ip.drop_not_for_us, 1);
+    s.add_address("198.18.0.3/24".parse().unwrap());
+    let other = echo_request_frame(Ipv4Addr::new(198, 18, 0, 3), OUR_MAC, b"abc");
+    assert_eq!(ip_only(run(&mut s, &mut d, t(4), vec![other])).len(), 1);
+}
+
+/// The one-pass TCP output remembers the last destination's next hop;
+/// a new gateway must take effect on the very next segment.
+#[test]
+fn direct_tcp_emit_follows_a_gateway_change() {
+    let gw1 = (Ipv4Addr::new(198, 18, 0, 101), MacAddr([2, 0, 0, 0, 1, 1]));
+    let gw2 = (Ipv4Addr::new(198, 18, 0, 102), MacAddr([2, 0, 0, 0, 1, 2]));
+    let far = Ipv4Addr::new(203, 0, 113, 9);
+    let mut s = stack();
+    let now = t(1);
+    for (ip, mac) in [gw1, gw2] {
+        s.eg.arp.learn(now, ip, mac, true);
+    }
+    let seg = crate::tcp::wire::Repr {
+        src_port: 1,
+        dst_port: 2,
+        payload: b"x",
+        ..Default::default()
+    };
+    let mut log = TxLog::default();
+    let mut send = |s: &mut Stack| {
+        assert!(s.out().emit_tcp(now, &mut log, 64, OUR_IP, far, &seg));
+        MacAddr(log.frames.last().unwrap()[..6].try_into().unwrap())
+    };
+    s.set_gateway(Some(gw1.0)).unwrap();
+    assert_eq!(send(&mut s), gw1.1);
+    assert_eq!(send(&mut s), gw1.1);
+    s.set_gateway(Some(gw2.0)).unwrap();
+    assert_eq!(send(&mut s), gw2.1);
+    assert_eq!(send(&mut s), gw2.1);
+    // Without a gateway the far address has no route: nothing is sent.
+    s.set_gateway(None).unwrap();
+    let before = log.frames.len();
+    assert!(s.out().emit_tcp(now, &mut log, 64, OUR_IP, far, &seg));
+    assert_eq!(log.frames.len(), before);
+    assert_eq!(s.stats().tcpw.tx_dropped, 1);
+}
