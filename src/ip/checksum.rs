@@ -143,16 +143,16 @@ pub fn checksum(data: &[u8]) -> u16 {
 
 /// Sum of the IPv4 pseudo-header used by UDP and TCP (RFC 768, RFC 9293 §3.1).
 pub fn pseudo_header(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: u16) -> u16 {
-    let s = src.octets();
-    let d = dst.octets();
-    combine(&[
-        u16::from_be_bytes([s[0], s[1]]),
-        u16::from_be_bytes([s[2], s[3]]),
-        u16::from_be_bytes([d[0], d[1]]),
-        u16::from_be_bytes([d[2], d[3]]),
-        protocol as u16,
-        length,
-    ])
+    // Every segment sent and received takes this sum: the six words are
+    // added unfolded and folded once, rather than one carry fold each.
+    let (s, d) = (u32::from(src), u32::from(dst));
+    let acc = u64::from(s >> 16)
+        + u64::from(s & 0xffff)
+        + u64::from(d >> 16)
+        + u64::from(d & 0xffff)
+        + u64::from(protocol)
+        + u64::from(length);
+    fold(acc)
 }
 
 /// RFC 1624 eqn. 3: the new checksum after one 16-bit field changed from `old`
@@ -264,6 +264,40 @@ mod tests {
         z[10] = 0;
         z[11] = 0;
         assert_eq!(checksum(&z), 0xb861);
+    }
+
+    /// The once-folded pseudo-header sum equals the word-by-word
+    /// ones'-complement sum, including where every word carries.
+    #[test]
+    fn pseudo_header_matches_word_by_word_sum() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut cases = vec![(u32::MAX, u32::MAX, 255u8, u16::MAX), (0, 0, 0, 0)];
+        cases.extend((0..10_000).map(|_| {
+            let r = next();
+            (r as u32, (r >> 32) as u32, next() as u8, next() as u16)
+        }));
+        for (s, d, p, l) in cases {
+            let words = [
+                (s >> 16) as u16,
+                s as u16,
+                (d >> 16) as u16,
+                d as u16,
+                p as u16,
+                l,
+            ];
+            let (src, dst) = (Ipv4Addr::from(s), Ipv4Addr::from(d));
+            assert_eq!(
+                pseudo_header(src, dst, p, l),
+                combine(&words),
+                "{src} {dst} {p} {l}"
+            );
+        }
     }
 
     #[test]
