@@ -421,10 +421,9 @@ impl Stack {
             s.drop_broadcast += 1;
             return;
         }
-        let Ok(p) = tcpw::Packet::new_checked(data) else {
-            s.drop_truncated += 1;
-            return;
-        };
+        // `Repr::parse` checks the lengths first: a short segment is
+        // `Truncated`, a Data Offset below 5 is malformed.
+        let p = tcpw::Packet::new_unchecked(data);
         let repr = match tcpw::Repr::parse(&p, ip.src_addr, ip.dst_addr) {
             Ok(r) => r,
             Err(tcpw::Error::BadChecksum) => {

@@ -1328,3 +1328,35 @@ fn direct_tcp_emit_follows_a_gateway_change() {
     assert_eq!(log.frames.len(), before);
     assert_eq!(s.stats().tcpw.tx_dropped, 1);
 }
+
+/// A TCP header shorter than 20 bytes is counted as truncated; one whose
+/// Data Offset is below 5 (RFC 9293 §3.1: "the number of 32-bit words in
+/// the TCP header") is malformed, not truncated; neither is answered.
+#[test]
+fn short_and_malformed_tcp_headers_are_counted_apart() {
+    let (mut s, mut d) = (stack(), QueueDev::default());
+    learn_peer(&mut s, &mut d);
+    let tcp = |b: &[u8]| {
+        frame(
+            OUR_MAC,
+            EtherType::Ipv4,
+            None,
+            &ip_packet(PEER_IP, OUR_IP, Protocol::Tcp, b, None),
+        )
+    };
+    let mut bad_offset = [0u8; 20];
+    bad_offset[..4].copy_from_slice(&[0x13, 0x88, 0x00, 0x50]);
+    bad_offset[12] = 4 << 4;
+    let out = run(
+        &mut s,
+        &mut d,
+        t(1),
+        vec![
+            tcp(&[0x13, 0x88, 0x00, 0x50, 0, 0, 0, 0, 0, 0]),
+            tcp(&bad_offset),
+        ],
+    );
+    assert!(ip_only(out).is_empty());
+    assert_eq!(s.stats().tcpw.drop_truncated, 1);
+    assert_eq!(s.stats().tcpw.drop_malformed, 1);
+}
