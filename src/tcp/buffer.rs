@@ -5,8 +5,11 @@
 //! SYN flood costs no buffer memory) and never resized while in use: no
 //! allocation per segment. Out-of-order data is written straight into the
 //! receive ring at its offset; the [`Assembler`] only remembers which ranges
-//! are there.
+//! are there (in trees, allocated only as holes appear).
 
+use std::collections::BTreeMap;
+
+use super::sack::{ANCHOR_LAG, BEHIND, REBASE_AT};
 use super::seq::SeqNumber;
 use super::wire::{SackBlock, MAX_SACK_BLOCKS};
 
@@ -171,30 +174,44 @@ impl RingBuf {
     }
 }
 
-/// Most distinct out-of-order ranges held. Every insert and SACK report
-/// walks them, so the bound keeps a hostile sender's cost per segment
-/// small; it must still cover one hole per lost segment of a large window:
-/// at 1 % loss, a 100 Mbit/s × 50 ms flow (a window of ~2 000 segments)
-/// keeps 20–60 holes open, and a slow-start overshoot into a deep queue
-/// loses every other segment of a window: 32, then 256, made the receiver
-/// drop good segments. The ranges are allocated only as holes appear.
+/// Fewest distinct out-of-order ranges held; the bound grows with the
+/// byte bound (see [`Assembler::new`]). It must cover one hole per lost
+/// segment of a large window: at 1 % loss, a 100 Mbit/s × 50 ms flow (a
+/// window of ~2 000 segments) keeps 20–60 holes open, and a slow-start
+/// overshoot into a deep queue loses every other segment of a window: 32,
+/// then 256, made the receiver drop good segments.
 pub const MAX_OOO_RANGES: usize = 1024;
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-struct Range {
-    left: SeqNumber,
-    right: SeqNumber,
-    /// When this range last grew, for RFC 2018's "most recent first".
-    stamp: u64,
-}
+/// Bytes of the byte bound per range of the range bound. A range and the
+/// hole before it take at least two segments, and senders' segments are
+/// at least 536 bytes (RFC 9293 §3.7.1's default MSS) except a tail, so an
+/// honest sender filling `max_bytes` out of order makes fewer than
+/// `max_bytes / 512` ranges and is never refused for the count. The
+/// bookkeeping per range (two tree entries, ~64 bytes with the nodes'
+/// overhead) is then at most an eighth of the byte bound. Only a sender of
+/// tiny segments meets the bound, and then each costs O(log bound).
+const BYTES_PER_RANGE: usize = 512;
 
 /// Which out-of-order sequence ranges sit in the receive ring.
+///
+/// Offsets from an anchor key the trees (see [`super::sack::ANCHOR_LAG`]):
+/// the anchor starts 2^30 below the first range, so at or below RCV.NXT,
+/// and [`Assembler::pop_contiguous`] moves it up once RCV.NXT is 2^31 past.
 #[derive(Debug)]
 pub struct Assembler {
-    ranges: Vec<Range>,
+    /// Left edge offset to (right edge offset, stamp). Ranges never touch.
+    ranges: BTreeMap<u32, (u32, u64)>,
+    /// Stamp to left edge offset: the order in which ranges last grew, for
+    /// RFC 2018's "most recent first" without scanning every range.
+    recent: BTreeMap<u64, u32>,
+    anchor: SeqNumber,
     bytes: usize,
     max_bytes: usize,
+    max_ranges: usize,
     clock: u64,
+    /// Ranges visited by inserts, for the tests' cost bounds.
+    #[cfg(test)]
+    visits: usize,
 }
 
 /// The assembler has no room for a segment.
@@ -204,13 +221,18 @@ pub struct Full;
 impl Assembler {
     pub fn new(max_bytes: usize) -> Assembler {
         Assembler {
-            // Grown on the first out-of-order segment, up to the bound: a
-            // connection that never sees one (and 100 000 idle ones)
-            // holds nothing here.
-            ranges: Vec::new(),
+            // Empty trees allocate nothing: a connection that never sees
+            // an out-of-order segment (and 100 000 idle ones) holds
+            // nothing here.
+            ranges: BTreeMap::new(),
+            recent: BTreeMap::new(),
+            anchor: SeqNumber(0),
             bytes: 0,
             max_bytes,
+            max_ranges: MAX_OOO_RANGES.max(max_bytes / BYTES_PER_RANGE),
             clock: 0,
+            #[cfg(test)]
+            visits: 0,
         }
     }
 
@@ -223,76 +245,142 @@ impl Assembler {
         self.bytes
     }
 
+    #[cfg(test)]
+    pub fn ranges(&self) -> usize {
+        debug_assert_eq!(self.ranges.len(), self.recent.len());
+        self.ranges.len()
+    }
+
+    #[cfg(test)]
+    pub fn max_ranges(&self) -> usize {
+        self.max_ranges
+    }
+
     pub fn clear(&mut self) {
         self.ranges.clear();
+        self.recent.clear();
         self.bytes = 0;
     }
 
     /// Forgets everything and gives the memory back.
     pub fn release(&mut self) {
-        self.ranges = Vec::new();
+        self.ranges = BTreeMap::new();
+        self.recent = BTreeMap::new();
         self.bytes = 0;
+    }
+
+    fn off(&self, s: SeqNumber) -> u32 {
+        s.0.wrapping_sub(self.anchor.0)
+    }
+
+    fn seq(&self, off: u32) -> SeqNumber {
+        self.anchor.wrapping_add(off)
+    }
+
+    /// Moves the anchor up to `to` (at or below every range). O(n), once
+    /// per 2^30 bytes received.
+    fn rebase(&mut self, to: SeqNumber) {
+        let d = self.off(to);
+        self.ranges = std::mem::take(&mut self.ranges)
+            .into_iter()
+            .map(|(l, (r, t))| (l - d, (r - d, t)))
+            .collect();
+        for l in self.recent.values_mut() {
+            *l -= d;
+        }
+        self.anchor = to;
     }
 
     /// Records `[left, right)` (already inside the window, above RCV.NXT).
     /// Merges with neighbours. Refuses when the byte or range bound would
-    /// be passed; nothing changes then.
+    /// be passed; nothing changes then. O(log n) plus O(log n) per range
+    /// merged away, and each range is merged away once: amortised O(log n).
     pub fn insert(&mut self, left: SeqNumber, right: SeqNumber) -> Result<(), Full> {
         if right <= left {
             return Ok(());
         }
         self.clock += 1;
-        // Find the first range whose right edge reaches `left` and the
-        // ranges the new one touches.
-        let first = self.ranges.iter().position(|r| r.right >= left);
-        let mut new = Range {
-            left,
-            right,
-            stamp: self.clock,
-        };
-        let (start, mut end) = match first {
-            Some(i) => (i, i),
-            None => (self.ranges.len(), self.ranges.len()),
-        };
-        let mut covered = 0;
-        while end < self.ranges.len() && self.ranges[end].left <= new.right {
-            let r = self.ranges[end];
-            new.left = new.left.min(r.left);
-            new.right = new.right.max(r.right);
-            covered += r.right - r.left;
-            end += 1;
+        if self.ranges.is_empty() {
+            self.anchor = left - ANCHOR_LAG as usize;
         }
-        let grown = self.bytes - covered + (new.right - new.left);
-        let count = self.ranges.len() - (end - start) + 1;
-        if grown > self.max_bytes || count > MAX_OOO_RANGES {
+        let (lo, ro) = (self.off(left), self.off(right));
+        if lo >= BEHIND || ro >= BEHIND || ro <= lo {
+            // Outside what the anchor can describe; the caller's window
+            // check makes this unreachable.
+            return Err(Full);
+        }
+        // The first range whose right edge reaches `left`: the one at or
+        // before it if that one reaches, else the next.
+        let (mut l, mut r) = (lo, ro);
+        if let Some((&a, &(b, _))) = self.ranges.range(..=lo).next_back() {
+            if b >= lo {
+                l = a;
+                r = r.max(b);
+            }
+        }
+        // First pass, to refuse before changing anything.
+        let mut covered = 0;
+        let mut merged = 0;
+        for (&a, &(b, _)) in self.ranges.range(l..) {
+            if a > r {
+                break;
+            }
+            covered += (b - a) as usize;
+            merged += 1;
+            r = r.max(b);
+        }
+        #[cfg(test)]
+        {
+            self.visits += merged + 1;
+        }
+        let grown = self.bytes - covered + (r - l) as usize;
+        let count = self.ranges.len() - merged + 1;
+        if grown > self.max_bytes || count > self.max_ranges {
             return Err(Full);
         }
         self.bytes = grown;
-        // splice without allocating: remove the merged ranges, insert one.
-        self.ranges.drain(start..end);
-        self.ranges.insert(start, new);
+        while let Some((&a, &(b, t))) = self.ranges.range(l..).next() {
+            if a > r {
+                break;
+            }
+            debug_assert!(b <= r);
+            self.ranges.remove(&a);
+            self.recent.remove(&t);
+        }
+        self.ranges.insert(l, (r, self.clock));
+        self.recent.insert(self.clock, l);
         Ok(())
     }
 
     /// Once RCV.NXT has reached `rcv_nxt`, takes the range that now joins
     /// it and returns how many bytes past `rcv_nxt` became contiguous.
     pub fn pop_contiguous(&mut self, rcv_nxt: SeqNumber) -> usize {
+        if self.ranges.is_empty() {
+            return 0;
+        }
+        let n = self.off(rcv_nxt);
+        if n >= BEHIND {
+            return 0;
+        }
+        let mut joined = 0;
         // Ranges entirely behind rcv_nxt can exist after a FIN or a window
         // change; drop them.
-        while let Some(r) = self.ranges.first().copied() {
-            if r.right <= rcv_nxt {
-                self.bytes -= r.right - r.left;
-                self.ranges.remove(0);
-                continue;
+        while let Some((&l, &(r, t))) = self.ranges.first_key_value() {
+            if l > n {
+                break;
             }
-            if r.left <= rcv_nxt {
-                self.bytes -= r.right - r.left;
-                self.ranges.remove(0);
-                return r.right - rcv_nxt;
+            self.bytes -= (r - l) as usize;
+            self.ranges.pop_first();
+            self.recent.remove(&t);
+            if r > n {
+                joined = (r - n) as usize;
+                break;
             }
-            break;
         }
-        0
+        if n >= REBASE_AT && !self.ranges.is_empty() {
+            self.rebase(rcv_nxt);
+        }
+        joined
     }
 
     /// SACK blocks to report, RFC 2018 §4: "The first SACK block ... MUST
@@ -301,27 +389,152 @@ impl Assembler {
     /// repeating the most recently reported SACK blocks". Most recent first.
     pub fn sack_blocks(&self) -> [Option<SackBlock>; MAX_SACK_BLOCKS] {
         let mut out = [None; MAX_SACK_BLOCKS];
-        let mut taken = [usize::MAX; MAX_SACK_BLOCKS];
-        for k in 0..MAX_SACK_BLOCKS {
-            let mut best: Option<usize> = None;
-            for (i, r) in self.ranges.iter().enumerate() {
-                if taken.contains(&i) {
-                    continue;
-                }
-                if best.is_none_or(|b| r.stamp > self.ranges[b].stamp) {
-                    best = Some(i);
-                }
-            }
-            let Some(b) = best else { break };
-            taken[k] = b;
-            out[k] = Some((self.ranges[b].left, self.ranges[b].right));
+        for (o, (_, &l)) in out.iter_mut().zip(self.recent.iter().rev()) {
+            let r = self.ranges[&l].0;
+            *o = Some((self.seq(l), self.seq(r)));
         }
         out
     }
 }
 
+/// The Vec assembler this one replaced, kept as the model the tests
+/// compare against: within its bound both must agree on everything.
 #[cfg(test)]
-mod tests {
+pub(crate) mod reference {
+    use super::{Full, SackBlock, SeqNumber, MAX_OOO_RANGES, MAX_SACK_BLOCKS};
+
+    #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+    struct Range {
+        left: SeqNumber,
+        right: SeqNumber,
+        /// When this range last grew, for RFC 2018's "most recent first".
+        stamp: u64,
+    }
+
+    /// Which out-of-order sequence ranges sit in the receive ring.
+    #[derive(Debug)]
+    pub struct VecAssembler {
+        ranges: Vec<Range>,
+        bytes: usize,
+        max_bytes: usize,
+        clock: u64,
+    }
+
+    impl VecAssembler {
+        pub fn new(max_bytes: usize) -> VecAssembler {
+            VecAssembler {
+                // Grown on the first out-of-order segment, up to the bound: a
+                // connection that never sees one (and 100 000 idle ones)
+                // holds nothing here.
+                ranges: Vec::new(),
+                bytes: 0,
+                max_bytes,
+                clock: 0,
+            }
+        }
+
+        pub fn is_empty(&self) -> bool {
+            self.ranges.is_empty()
+        }
+
+        pub fn bytes(&self) -> usize {
+            self.bytes
+        }
+
+        pub fn clear(&mut self) {
+            self.ranges.clear();
+            self.bytes = 0;
+        }
+
+        /// Records `[left, right)` (already inside the window, above RCV.NXT).
+        /// Merges with neighbours. Refuses when the byte or range bound would
+        /// be passed; nothing changes then.
+        pub fn insert(&mut self, left: SeqNumber, right: SeqNumber) -> Result<(), Full> {
+            if right <= left {
+                return Ok(());
+            }
+            self.clock += 1;
+            // Find the first range whose right edge reaches `left` and the
+            // ranges the new one touches.
+            let first = self.ranges.iter().position(|r| r.right >= left);
+            let mut new = Range {
+                left,
+                right,
+                stamp: self.clock,
+            };
+            let (start, mut end) = match first {
+                Some(i) => (i, i),
+                None => (self.ranges.len(), self.ranges.len()),
+            };
+            let mut covered = 0;
+            while end < self.ranges.len() && self.ranges[end].left <= new.right {
+                let r = self.ranges[end];
+                new.left = new.left.min(r.left);
+                new.right = new.right.max(r.right);
+                covered += r.right - r.left;
+                end += 1;
+            }
+            let grown = self.bytes - covered + (new.right - new.left);
+            let count = self.ranges.len() - (end - start) + 1;
+            if grown > self.max_bytes || count > MAX_OOO_RANGES {
+                return Err(Full);
+            }
+            self.bytes = grown;
+            // splice without allocating: remove the merged ranges, insert one.
+            self.ranges.drain(start..end);
+            self.ranges.insert(start, new);
+            Ok(())
+        }
+
+        /// Once RCV.NXT has reached `rcv_nxt`, takes the range that now joins
+        /// it and returns how many bytes past `rcv_nxt` became contiguous.
+        pub fn pop_contiguous(&mut self, rcv_nxt: SeqNumber) -> usize {
+            // Ranges entirely behind rcv_nxt can exist after a FIN or a window
+            // change; drop them.
+            while let Some(r) = self.ranges.first().copied() {
+                if r.right <= rcv_nxt {
+                    self.bytes -= r.right - r.left;
+                    self.ranges.remove(0);
+                    continue;
+                }
+                if r.left <= rcv_nxt {
+                    self.bytes -= r.right - r.left;
+                    self.ranges.remove(0);
+                    return r.right - rcv_nxt;
+                }
+                break;
+            }
+            0
+        }
+
+        /// SACK blocks to report, RFC 2018 §4: "The first SACK block ... MUST
+        /// specify the contiguous block of data containing the segment which
+        /// triggered this ACK ... The SACK option SHOULD be filled out by
+        /// repeating the most recently reported SACK blocks". Most recent first.
+        pub fn sack_blocks(&self) -> [Option<SackBlock>; MAX_SACK_BLOCKS] {
+            let mut out = [None; MAX_SACK_BLOCKS];
+            let mut taken = [usize::MAX; MAX_SACK_BLOCKS];
+            for k in 0..MAX_SACK_BLOCKS {
+                let mut best: Option<usize> = None;
+                for (i, r) in self.ranges.iter().enumerate() {
+                    if taken.contains(&i) {
+                        continue;
+                    }
+                    if best.is_none_or(|b| r.stamp > self.ranges[b].stamp) {
+                        best = Some(i);
+                    }
+                }
+                let Some(b) = best else { break };
+                taken[k] = b;
+                out[k] = Some((self.ranges[b].left, self.ranges[b].right));
+            }
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
     use super::*;
 
     fn s(v: u32) -> SeqNumber {
@@ -420,12 +633,209 @@ mod tests {
 
     #[test]
     fn assembler_limits_ranges() {
-        let mut a = Assembler::new(usize::MAX);
+        // The default byte bound, 256 KiB, gives the floor of ranges.
+        let mut a = Assembler::new(256 * 1024);
+        assert_eq!(a.max_ranges(), MAX_OOO_RANGES);
         for i in 0..MAX_OOO_RANGES as u32 {
             a.insert(s(i * 10), s(i * 10 + 5)).unwrap();
         }
         assert_eq!(a.insert(s(100_000), s(100_005)), Err(Full));
         // Merging into an existing range is still fine.
         a.insert(s(5), s(10)).unwrap();
+    }
+
+    use super::reference::VecAssembler;
+
+    /// xorshift64*: seeded, so a failing case can be replayed.
+    pub(crate) struct Rng(pub u64);
+    impl Rng {
+        pub fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+        pub fn below(&mut self, n: u64) -> u64 {
+            self.next() % n.max(1)
+        }
+    }
+
+    #[test]
+    fn assembler_matches_the_vec_model_below_its_bound() {
+        for seed in 1..=3000u64 {
+            let mut g = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+            // Every fourth case has a huge window and large jumps, so that
+            // RCV.NXT passes 2^31 beyond the anchor with ranges held.
+            let big = seed % 4 == 0;
+            let window: u32 = if big {
+                1 << 29
+            } else {
+                2 + g.below(4000) as u32
+            };
+            let max_bytes = if g.below(2) == 0 {
+                usize::MAX
+            } else {
+                g.below(u64::from(window) * 2) as usize + 1
+            };
+            let mut a = Assembler::new(max_bytes);
+            let mut m = VecAssembler::new(max_bytes);
+            let mut nxt = SeqNumber(g.next() as u32);
+            let maxlen = if big { 1 << 27 } else { 300 };
+            for _ in 0..300 {
+                match g.below(20) {
+                    0..=12 => {
+                        let off = 1 + g.below(u64::from(window - 1)) as u32;
+                        let len = 1 + g.below(maxlen.min(u64::from(window - off))) as u32;
+                        let l = nxt + off as usize;
+                        let r = l + len as usize;
+                        assert_eq!(a.insert(l, r), m.insert(l, r), "seed {seed}");
+                    }
+                    13..=18 => {
+                        nxt += 1 + g.below(maxlen) as usize;
+                        let more = a.pop_contiguous(nxt);
+                        assert_eq!(more, m.pop_contiguous(nxt), "seed {seed}");
+                        nxt += more;
+                    }
+                    _ => {
+                        a.clear();
+                        m.clear();
+                    }
+                }
+                assert_eq!(a.is_empty(), m.is_empty(), "seed {seed}");
+                assert_eq!(a.bytes(), m.bytes(), "seed {seed}");
+                assert_eq!(a.sack_blocks(), m.sack_blocks(), "seed {seed}");
+            }
+        }
+    }
+
+    /// Maximal runs of a byte set, as (left, right) offsets.
+    fn runs(set: &[bool]) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < set.len() {
+            if set[i] {
+                let l = i;
+                while i < set.len() && set[i] {
+                    i += 1;
+                }
+                out.push((l, i));
+            } else {
+                i += 1;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn assembler_matches_a_byte_set_past_the_old_bound() {
+        for seed in 1..=20u64 {
+            let mut g = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+            const W: usize = 60_000;
+            let base = SeqNumber(g.next() as u32);
+            let mut a = Assembler::new(usize::MAX);
+            // Byte offsets from `base`, over the whole run.
+            let mut set = vec![false; 4 * W];
+            let mut nxt = 0usize;
+            let mut most = 0;
+            for step in 0..8000 {
+                if g.below(100) == 0 && nxt + 2 * W < set.len() {
+                    nxt += 1 + g.below(200) as usize;
+                    let more = a.pop_contiguous(base + nxt);
+                    set[..nxt].fill(false);
+                    let run = set[nxt..].iter().take_while(|&&b| b).count();
+                    assert_eq!(more, run, "seed {seed}");
+                    set[nxt..nxt + run].fill(false);
+                    nxt += run;
+                } else {
+                    let off = 1 + g.below(W as u64 - 10) as usize;
+                    let len = 1 + g.below(8) as usize;
+                    let l = nxt + off;
+                    assert_eq!(a.insert(base + l, base + l + len), Ok(()));
+                    set[l..l + len].fill(true);
+                    let b = a.sack_blocks();
+                    let (bl, br) = b[0].unwrap();
+                    assert!(bl - base <= l && l + len <= br - base, "seed {seed}");
+                }
+                if step % 97 == 0 {
+                    let rs = runs(&set);
+                    most = most.max(rs.len());
+                    assert_eq!(a.ranges(), rs.len(), "seed {seed}");
+                    assert_eq!(a.bytes(), set.iter().filter(|&&b| b).count());
+                    for blk in a.sack_blocks().iter().flatten() {
+                        let r = (blk.0 - base, blk.1 - base);
+                        assert!(rs.binary_search(&r).is_ok(), "seed {seed}");
+                    }
+                }
+            }
+            assert!(most > 2 * MAX_OOO_RANGES, "only {most} ranges");
+        }
+    }
+
+    #[test]
+    fn twenty_thousand_holes_are_held_and_pop_in_order() {
+        const N: u32 = 20_000;
+        let base = SeqNumber(u32::MAX - 5_000_000);
+        let mut a = Assembler::new(40_000_000);
+        assert!(a.max_ranges() >= N as usize);
+        // Every other segment of 1000 bytes, in a scrambled order.
+        let mut order: Vec<u32> = (0..N).collect();
+        let mut g = Rng(7);
+        for i in (1..order.len()).rev() {
+            order.swap(i, g.below(i as u64 + 1) as usize);
+        }
+        for &k in &order {
+            let l = base + (2 * k as usize + 1) * 1000;
+            assert_eq!(a.insert(l, l + 1000), Ok(()));
+            assert_eq!(a.sack_blocks()[0], Some((l, l + 1000)));
+        }
+        assert_eq!(a.ranges(), N as usize);
+        let b = a.sack_blocks();
+        for (j, blk) in b.iter().enumerate() {
+            let k = order[order.len() - 1 - j] as usize;
+            assert_eq!(
+                *blk,
+                Some((base + (2 * k + 1) * 1000, base + (2 * k + 2) * 1000))
+            );
+        }
+        let mut nxt = base;
+        for k in 0..N {
+            nxt += 1000;
+            assert_eq!(a.pop_contiguous(nxt), 1000, "hole {k}");
+            nxt += 1000;
+        }
+        assert!(a.is_empty());
+        assert_eq!(a.bytes(), 0);
+    }
+
+    #[test]
+    fn hostile_one_byte_pattern_stays_within_bounds() {
+        let mut a = Assembler::new(256 * 1024);
+        assert_eq!(a.max_ranges(), MAX_OOO_RANGES);
+        let base = SeqNumber(1 << 31);
+        let n = 3 * MAX_OOO_RANGES;
+        let mut accepted = 0;
+        // 1-byte segments with 1-byte gaps, from the top down.
+        for k in (0..n).rev() {
+            let l = base + 2 * k + 1;
+            if a.insert(l, l + 1).is_ok() {
+                accepted += 1;
+            }
+            assert!(a.ranges() <= MAX_OOO_RANGES);
+        }
+        assert_eq!(accepted, MAX_OOO_RANGES);
+        // Then from the bottom up, each filling a gap: merges, and
+        // isolated ones refused at the bound.
+        for k in 0..n {
+            let l = base + 2 * k + 2;
+            let _ = a.insert(l, l + 1);
+            assert!(a.ranges() <= MAX_OOO_RANGES);
+        }
+        // Each insert visits the ranges it merges (at most two here) and
+        // one more: no walk over everything held.
+        assert!(a.visits <= 3 * 2 * n, "{} visits", a.visits);
+        assert!(a.bytes() <= 256 * 1024);
+        let held = a.bytes();
+        a.release();
+        assert!(a.is_empty() && held > 0);
     }
 }

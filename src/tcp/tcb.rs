@@ -1603,6 +1603,10 @@ impl Tcb {
                 if l >= r || r > self.snd_max || l < self.snd_una {
                     continue;
                 }
+                // The scoreboard's range bound follows what the peer's
+                // window (and our send buffer) can hold in flight.
+                self.scoreboard
+                    .set_window(self.max_snd_wnd.min(self.tx.capacity()), self.smss());
                 let added = self.scoreboard.add(l, r);
                 if added > 0 && nblocks < MAX_SACK_BLOCKS {
                     sacked_blocks[nblocks] = (l, r);
