@@ -354,10 +354,16 @@ impl Assembler {
 
     /// Once RCV.NXT has reached `rcv_nxt`, takes the range that now joins
     /// it and returns how many bytes past `rcv_nxt` became contiguous.
+    #[inline]
     pub fn pop_contiguous(&mut self, rcv_nxt: SeqNumber) -> usize {
+        // Every in-order segment asks; keep the common empty case inlined.
         if self.ranges.is_empty() {
             return 0;
         }
+        self.pop_held(rcv_nxt)
+    }
+
+    fn pop_held(&mut self, rcv_nxt: SeqNumber) -> usize {
         let n = self.off(rcv_nxt);
         if n >= BEHIND {
             return 0;

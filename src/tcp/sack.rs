@@ -141,10 +141,15 @@ impl Scoreboard {
     }
 
     /// Forgets what the cumulative ACK `una` now covers.
+    #[inline]
     pub fn on_cumulative_ack(&mut self, una: SeqNumber) {
-        if self.ranges.is_empty() {
-            return;
+        // Every ACK asks; keep the common empty case inlined.
+        if !self.ranges.is_empty() {
+            self.trim(una);
         }
+    }
+
+    fn trim(&mut self, una: SeqNumber) {
         let Some(u) = self.query(una) else { return };
         let (p, mut ps) = self.probe.get();
         while let Some((&l, &r)) = self.ranges.first_key_value() {

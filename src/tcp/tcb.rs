@@ -746,8 +746,11 @@ impl Tcb {
         self.ts_ok.then(|| (self.ts_now(now), self.ts_recent))
     }
 
+    /// Every segment sent asks, and almost always nothing is held: that
+    /// case stays inlined and never reaches the assembler's trees.
+    #[inline]
     fn sack_blocks(&self) -> [Option<(SeqNumber, SeqNumber)>; MAX_SACK_BLOCKS] {
-        if self.sack_ok && self.state.is_synchronized() {
+        if self.sack_ok && self.state.is_synchronized() && !self.ooo.is_empty() {
             self.ooo.sack_blocks()
         } else {
             [None; MAX_SACK_BLOCKS]
