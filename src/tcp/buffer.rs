@@ -5,12 +5,12 @@
 //! SYN flood costs no buffer memory) and never resized while in use: no
 //! allocation per segment. Out-of-order data is written straight into the
 //! receive ring at its offset; the [`Assembler`] only remembers which ranges
-//! are there (in trees, allocated only as holes appear).
+//! are there (in a node pool reserved when the first hole appears).
 
-use std::collections::BTreeMap;
-
+use super::config::MAX_BUFFER;
 use super::sack::{ANCHOR_LAG, BEHIND, REBASE_AT};
 use super::seq::SeqNumber;
+use super::tree::{Id, Tree};
 use super::wire::{SackBlock, MAX_SACK_BLOCKS};
 
 /// A byte ring of fixed capacity.
@@ -186,29 +186,40 @@ pub const MAX_OOO_RANGES: usize = 1024;
 /// hole before it take at least two segments, and senders' segments are
 /// at least 536 bytes (RFC 9293 §3.7.1's default MSS) except a tail, so an
 /// honest sender filling `max_bytes` out of order makes fewer than
-/// `max_bytes / 512` ranges and is never refused for the count. The
-/// bookkeeping per range (two tree entries, ~64 bytes with the nodes'
-/// overhead) is then at most an eighth of the byte bound. Only a sender of
-/// tiny segments meets the bound, and then each costs O(log bound).
+/// `max_bytes / 512` ranges and is never refused for the count. The pool
+/// of ranges (36 bytes a node) is then reserved at about a fourteenth of
+/// the byte bound, and only the part ever in use is touched. Only a sender
+/// of tiny segments meets the bound, and then each costs O(log bound).
 const BYTES_PER_RANGE: usize = 512;
+
+/// A range's right edge offset, and its neighbours in the order ranges
+/// last grew (most recent first, for RFC 2018's SACK block order).
+#[derive(Copy, Clone, Debug)]
+struct Held {
+    right: u32,
+    newer: Id,
+    older: Id,
+}
+
+const NONE: Id = Id::MAX;
 
 /// Which out-of-order sequence ranges sit in the receive ring.
 ///
-/// Offsets from an anchor key the trees (see [`super::sack::ANCHOR_LAG`]):
-/// the anchor starts 2^30 below the first range, so at or below RCV.NXT,
-/// and [`Assembler::pop_contiguous`] moves it up once RCV.NXT is 2^31 past.
+/// Keyed by offset from an anchor (see [`super::sack::ANCHOR_LAG`]): the
+/// anchor starts 2^30 below the first range, so at or below RCV.NXT, and
+/// [`Assembler::pop_contiguous`] moves it up once RCV.NXT is 2^31 past.
+/// The ranges sit in a [`Tree`] whose pool is reserved to the range bound
+/// on the first out-of-order segment: no allocation per segment after it.
 #[derive(Debug)]
 pub struct Assembler {
-    /// Left edge offset to (right edge offset, stamp). Ranges never touch.
-    ranges: BTreeMap<u32, (u32, u64)>,
-    /// Stamp to left edge offset: the order in which ranges last grew, for
-    /// RFC 2018's "most recent first" without scanning every range.
-    recent: BTreeMap<u64, u32>,
+    /// Left edge offset to the range. Ranges never touch.
+    ranges: Tree<Held>,
+    /// The range that grew last; `older` links lead on from it.
+    newest: Id,
     anchor: SeqNumber,
     bytes: usize,
     max_bytes: usize,
     max_ranges: usize,
-    clock: u64,
     /// Ranges visited by inserts, for the tests' cost bounds.
     #[cfg(test)]
     visits: usize,
@@ -221,16 +232,17 @@ pub struct Full;
 impl Assembler {
     pub fn new(max_bytes: usize) -> Assembler {
         Assembler {
-            // Empty trees allocate nothing: a connection that never sees
-            // an out-of-order segment (and 100 000 idle ones) holds
+            // An empty tree allocates nothing: a connection that never
+            // sees an out-of-order segment (and 100 000 idle ones) holds
             // nothing here.
-            ranges: BTreeMap::new(),
-            recent: BTreeMap::new(),
+            ranges: Tree::default(),
+            newest: NONE,
             anchor: SeqNumber(0),
             bytes: 0,
             max_bytes,
-            max_ranges: MAX_OOO_RANGES.max(max_bytes / BYTES_PER_RANGE),
-            clock: 0,
+            // No ring is larger than MAX_BUFFER, whatever byte bound is
+            // asked for; the pool is reserved to this.
+            max_ranges: MAX_OOO_RANGES.max(max_bytes.min(MAX_BUFFER) / BYTES_PER_RANGE),
             #[cfg(test)]
             visits: 0,
         }
@@ -247,7 +259,6 @@ impl Assembler {
 
     #[cfg(test)]
     pub fn ranges(&self) -> usize {
-        debug_assert_eq!(self.ranges.len(), self.recent.len());
         self.ranges.len()
     }
 
@@ -256,17 +267,17 @@ impl Assembler {
         self.max_ranges
     }
 
+    /// Forgets everything; the pool is kept for the next hole.
     pub fn clear(&mut self) {
         self.ranges.clear();
-        self.recent.clear();
+        self.newest = NONE;
         self.bytes = 0;
     }
 
     /// Forgets everything and gives the memory back.
     pub fn release(&mut self) {
-        self.ranges = BTreeMap::new();
-        self.recent = BTreeMap::new();
-        self.bytes = 0;
+        self.clear();
+        self.ranges.release();
     }
 
     fn off(&self, s: SeqNumber) -> u32 {
@@ -277,18 +288,42 @@ impl Assembler {
         self.anchor.wrapping_add(off)
     }
 
-    /// Moves the anchor up to `to` (at or below every range). O(n), once
-    /// per 2^30 bytes received.
+    /// Moves the anchor up to `to` (at or below every range): shifting
+    /// every key by the same amount keeps their order, so the tree stays
+    /// as it is. O(n), once per 2^30 bytes received.
     fn rebase(&mut self, to: SeqNumber) {
         let d = self.off(to);
-        self.ranges = std::mem::take(&mut self.ranges)
-            .into_iter()
-            .map(|(l, (r, t))| (l - d, (r - d, t)))
-            .collect();
-        for l in self.recent.values_mut() {
-            *l -= d;
+        let mut cur = self.ranges.first();
+        while let Some(id) = cur {
+            let k = self.ranges.key(id);
+            self.ranges.set_key(id, k - d);
+            self.ranges.val_mut(id).right -= d;
+            cur = self.ranges.next(id);
         }
         self.anchor = to;
+    }
+
+    fn unlink_recent(&mut self, id: Id) {
+        let h = self.ranges.val(id);
+        if h.newer == NONE {
+            self.newest = h.older;
+        } else {
+            self.ranges.val_mut(h.newer).older = h.older;
+        }
+        if h.older != NONE {
+            self.ranges.val_mut(h.older).newer = h.newer;
+        }
+    }
+
+    fn push_recent(&mut self, id: Id) {
+        let old = self.newest;
+        let h = self.ranges.val_mut(id);
+        h.newer = NONE;
+        h.older = old;
+        if old != NONE {
+            self.ranges.val_mut(old).newer = id;
+        }
+        self.newest = id;
     }
 
     /// Records `[left, right)` (already inside the window, above RCV.NXT).
@@ -299,9 +334,9 @@ impl Assembler {
         if right <= left {
             return Ok(());
         }
-        self.clock += 1;
         if self.ranges.is_empty() {
             self.anchor = left - ANCHOR_LAG as usize;
+            self.ranges.reserve(self.max_ranges);
         }
         let (lo, ro) = (self.off(left), self.off(right));
         if lo >= BEHIND || ro >= BEHIND || ro <= lo {
@@ -309,25 +344,33 @@ impl Assembler {
             // check makes this unreachable.
             return Err(Full);
         }
-        // The first range whose right edge reaches `left`: the one at or
-        // before it if that one reaches, else the next.
+        // The first range the new one touches: the one at or before `left`
+        // if it reaches `left`, else the next one if it starts by `right`.
         let (mut l, mut r) = (lo, ro);
-        if let Some((&a, &(b, _))) = self.ranges.range(..=lo).next_back() {
-            if b >= lo {
-                l = a;
-                r = r.max(b);
+        let start = match self.ranges.floor(lo) {
+            Some(p) if self.ranges.val(p).right >= lo => {
+                l = self.ranges.key(p);
+                r = r.max(self.ranges.val(p).right);
+                Some(p)
             }
+            Some(p) => self.ranges.next(p),
+            None => self.ranges.first(),
         }
+        .filter(|&id| self.ranges.key(id) <= r);
         // First pass, to refuse before changing anything.
         let mut covered = 0;
         let mut merged = 0;
-        for (&a, &(b, _)) in self.ranges.range(l..) {
+        let mut cur = start;
+        while let Some(id) = cur {
+            let a = self.ranges.key(id);
             if a > r {
                 break;
             }
+            let b = self.ranges.val(id).right;
             covered += (b - a) as usize;
             merged += 1;
             r = r.max(b);
+            cur = self.ranges.next(id);
         }
         #[cfg(test)]
         {
@@ -338,17 +381,36 @@ impl Assembler {
         if grown > self.max_bytes || count > self.max_ranges {
             return Err(Full);
         }
-        self.bytes = grown;
-        while let Some((&a, &(b, t))) = self.ranges.range(l..).next() {
-            if a > r {
+        let Some(keep) = start else {
+            let held = Held {
+                right: r,
+                newer: NONE,
+                older: NONE,
+            };
+            // The pool holds max_ranges, checked above.
+            let id = self.ranges.insert(l, held).ok_or(Full)?;
+            self.push_recent(id);
+            self.bytes = grown;
+            return Ok(());
+        };
+        // The first range touched becomes the merged one in place: its new
+        // left edge is past its predecessor's right edge, so the order
+        // holds and the tree need not change shape. The common extension
+        // of a range by the next segment is then one search.
+        while let Some(id) = self.ranges.next(keep) {
+            if self.ranges.key(id) > r {
                 break;
             }
-            debug_assert!(b <= r);
-            self.ranges.remove(&a);
-            self.recent.remove(&t);
+            self.unlink_recent(id);
+            self.ranges.remove(id);
         }
-        self.ranges.insert(l, (r, self.clock));
-        self.recent.insert(self.clock, l);
+        self.ranges.set_key(keep, l);
+        self.ranges.val_mut(keep).right = r;
+        if self.newest != keep {
+            self.unlink_recent(keep);
+            self.push_recent(keep);
+        }
+        self.bytes = grown;
         Ok(())
     }
 
@@ -371,13 +433,15 @@ impl Assembler {
         let mut joined = 0;
         // Ranges entirely behind rcv_nxt can exist after a FIN or a window
         // change; drop them.
-        while let Some((&l, &(r, t))) = self.ranges.first_key_value() {
+        while let Some(id) = self.ranges.first() {
+            let l = self.ranges.key(id);
             if l > n {
                 break;
             }
+            let r = self.ranges.val(id).right;
             self.bytes -= (r - l) as usize;
-            self.ranges.pop_first();
-            self.recent.remove(&t);
+            self.unlink_recent(id);
+            self.ranges.remove(id);
             if r > n {
                 joined = (r - n) as usize;
                 break;
@@ -395,9 +459,14 @@ impl Assembler {
     /// repeating the most recently reported SACK blocks". Most recent first.
     pub fn sack_blocks(&self) -> [Option<SackBlock>; MAX_SACK_BLOCKS] {
         let mut out = [None; MAX_SACK_BLOCKS];
-        for (o, (_, &l)) in out.iter_mut().zip(self.recent.iter().rev()) {
-            let r = self.ranges[&l].0;
-            *o = Some((self.seq(l), self.seq(r)));
+        let mut cur = self.newest;
+        for o in &mut out {
+            if cur == NONE {
+                break;
+            }
+            let h = self.ranges.val(cur);
+            *o = Some((self.seq(self.ranges.key(cur)), self.seq(h.right)));
+            cur = h.older;
         }
         out
     }

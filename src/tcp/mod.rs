@@ -32,6 +32,7 @@ mod socket;
 mod stats;
 mod tcb;
 mod timer;
+mod tree;
 mod types;
 pub mod wire;
 

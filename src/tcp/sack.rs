@@ -1,16 +1,17 @@
 //! The sender's SACK scoreboard (RFC 2018 §5, RFC 6675 §3-4).
 //!
 //! Kept as sorted, merged ranges of SACKed sequence space rather than one
-//! entry per segment. The ranges sit in a `BTreeMap` so that every update
-//! and query costs O(log n) (amortised, for merges and the hole counter)
+//! entry per segment. The ranges sit in a [`Tree`] (an AVL tree in a pool
+//! reserved once, see its module for why) so that every update and query
+//! costs O(log n) (amortised, for merges and the hole counter)
 //! whatever the pattern of holes a receiver reports: a window of tens of
 //! thousands of segments can have thousands of holes after one loss burst,
 //! and a hostile receiver chooses where its blocks land.
 
 use std::cell::Cell;
-use std::collections::BTreeMap;
 
 use super::seq::SeqNumber;
+use super::tree::{Id, Tree};
 
 /// Distinct SACKed ranges remembered at the least; the bound grows with
 /// the peer's window (see [`Scoreboard::set_window`]). Past the bound new
@@ -37,14 +38,14 @@ pub(crate) const REBASE_AT: u32 = 1 << 31;
 /// wrapped), not far ahead of it.
 pub(crate) const BEHIND: u32 = REBASE_AT + ANCHOR_LAG;
 
-/// Ranges are allocated on the first SACK, up to the bound: a connection
-/// that never sees one holds nothing (an empty `BTreeMap` allocates
-/// nothing).
+/// The ranges sit in a [`Tree`] whose pool is reserved to the range bound
+/// on the first SACK: a connection that never sees one holds nothing, and
+/// no ACK allocates after it.
 #[derive(Debug, Default)]
 pub struct Scoreboard {
     /// Left edge offset to right edge offset. Ranges never touch: adding
     /// merges touching ones, and only the first is ever trimmed.
-    ranges: BTreeMap<u32, u32>,
+    ranges: Tree<u32>,
     anchor: SeqNumber,
     sacked: usize,
     /// Bound on ranges, 0 until [`Scoreboard::set_window`]: [`MAX_RANGES`].
@@ -65,6 +66,7 @@ fn below(l: u32, r: u32, p: u32) -> usize {
 }
 
 impl Scoreboard {
+    /// Forgets everything; the pool is kept for the next recovery.
     pub fn clear(&mut self) {
         self.ranges.clear();
         self.sacked = 0;
@@ -73,17 +75,19 @@ impl Scoreboard {
 
     /// Forgets everything and gives the memory back.
     pub fn release(&mut self) {
-        self.ranges = BTreeMap::new();
-        self.sacked = 0;
-        self.probe.set((0, 0));
+        self.clear();
+        self.ranges.release();
     }
 
-    /// Scales the range bound to the window the peer offers: a receiver
-    /// SACKs whole segments with a missing one between two ranges, so a
-    /// window of `wnd` bytes describes at most `wnd / (2 * smss)` ranges;
-    /// `wnd / smss` leaves room for odd-sized segments (a re-packetised
-    /// retransmission, the tail). Memory stays proportional to the send
-    /// buffer: one entry (~40 bytes with the tree's overhead) per SMSS.
+    /// Scales the range bound to what can be in flight: a receiver SACKs
+    /// whole segments with a missing one between two ranges, so `wnd`
+    /// bytes describe at most `wnd / (2 * smss)` ranges; `wnd / smss`
+    /// leaves room for odd-sized segments (a re-packetised retransmission,
+    /// the tail). The pool is reserved to the bound on the first SACK (24
+    /// bytes a node, so under 2 % of `wnd` at a 1448-byte SMSS); a bound
+    /// that grows later takes effect when the scoreboard is next empty, so
+    /// give the largest `wnd` that can be in flight (the send buffer) to
+    /// reserve once.
     pub fn set_window(&mut self, wnd: usize, smss: usize) {
         self.max_ranges = self.max_ranges.max(wnd / smss.max(1));
     }
@@ -107,22 +111,31 @@ impl Scoreboard {
         (o < BEHIND).then_some(o)
     }
 
-    /// Moves the anchor up to `to` (at or below every range): rekeys all,
-    /// which the callers do once per 2^30 bytes.
+    /// Moves the anchor up to `to` (at or below every range): shifting
+    /// every key alike keeps their order, so only the keys change. The
+    /// callers do it once per 2^30 bytes.
     fn rebase(&mut self, to: SeqNumber) {
         let d = self.off(to);
-        self.ranges = std::mem::take(&mut self.ranges)
-            .into_iter()
-            .map(|(l, r)| (l - d, r - d))
-            .collect();
+        let mut cur = self.ranges.first();
+        while let Some(id) = cur {
+            let k = self.ranges.key(id);
+            self.ranges.set_key(id, k - d);
+            *self.ranges.val_mut(id) -= d;
+            cur = self.ranges.next(id);
+        }
         let (p, s) = self.probe.get();
         self.probe.set(if p < d { (0, 0) } else { (p - d, s) });
         self.anchor = to;
     }
 
+    /// The range with id `id`, as offsets.
+    fn at(&self, id: Id) -> (u32, u32) {
+        (self.ranges.key(id), self.ranges.val(id))
+    }
+
     /// Just past the highest octet SACKed.
     pub fn highest_sacked(&self) -> Option<SeqNumber> {
-        self.ranges.last_key_value().map(|(_, &r)| self.seq(r))
+        self.ranges.last().map(|id| self.seq(self.ranges.val(id)))
     }
 
     /// Nothing above SND.UNA is SACKed.
@@ -152,17 +165,18 @@ impl Scoreboard {
     fn trim(&mut self, una: SeqNumber) {
         let Some(u) = self.query(una) else { return };
         let (p, mut ps) = self.probe.get();
-        while let Some((&l, &r)) = self.ranges.first_key_value() {
+        while let Some(id) = self.ranges.first() {
+            let (l, r) = self.at(id);
             if r <= u {
                 self.sacked -= (r - l) as usize;
                 ps -= below(l, r, p);
-                self.ranges.pop_first();
+                self.ranges.remove(id);
             } else {
                 if l < u {
                     self.sacked -= (u - l) as usize;
                     ps -= below(l, u, p);
-                    self.ranges.pop_first();
-                    self.ranges.insert(u, r);
+                    // Still below the next range's left edge.
+                    self.ranges.set_key(id, u);
                 }
                 break;
             }
@@ -182,6 +196,7 @@ impl Scoreboard {
         if self.ranges.is_empty() {
             self.anchor = left - ANCHOR_LAG as usize;
             self.probe.set((0, 0));
+            self.ranges.reserve(self.limit());
         }
         let (lo, ro) = (self.off(left), self.off(right));
         if lo >= BEHIND || ro >= BEHIND || ro <= lo {
@@ -189,41 +204,55 @@ impl Scoreboard {
             // make this unreachable; ignoring a block is always safe.
             return 0;
         }
-        // The first range whose right edge reaches `left`: the one at or
-        // before it if that one reaches, else the next one.
+        // The first range the block touches: the one at or before `left`
+        // if it reaches `left`, else the next one if it starts by `right`.
         let mut l = lo;
         let mut r = ro;
-        let pred = self.ranges.range(..=lo).next_back().map(|(&a, &b)| (a, b));
-        let touches = pred.is_some_and(|(_, b)| b >= lo)
-            || self
-                .ranges
-                .range(lo..)
-                .next()
-                .is_some_and(|(&a, _)| a <= ro);
-        if !touches && self.ranges.len() >= self.limit() {
-            return 0;
+        let start = match self.ranges.floor(lo) {
+            Some(p) if self.ranges.val(p) >= lo => {
+                l = self.ranges.key(p);
+                r = r.max(self.ranges.val(p));
+                Some(p)
+            }
+            Some(p) => self.ranges.next(p),
+            None => self.ranges.first(),
         }
-        if let Some((a, b)) = pred.filter(|&(_, b)| b >= lo) {
-            l = a;
-            r = r.max(b);
-        }
+        .filter(|&id| self.ranges.key(id) <= r);
         let (p, mut ps) = self.probe.get();
-        let mut covered = 0;
-        // Each range is merged away once after it is made: amortised O(1)
-        // removals per add.
-        while let Some((&a, &b)) = self.ranges.range(l..).next() {
+        let Some(keep) = start else {
+            // An isolated range; past the bound (or a pool reserved before
+            // the bound grew) it is ignored.
+            if self.ranges.len() >= self.limit() || self.ranges.insert(lo, ro).is_none() {
+                return 0;
+            }
+            let len = (ro - lo) as usize;
+            self.sacked += len;
+            self.probe.set((p, ps + below(lo, ro, p)));
+            return len;
+        };
+        // The first range touched becomes the merged one in place (its new
+        // left edge is still past its predecessor's right edge), and those
+        // it reaches are merged away. Each range is merged away once after
+        // it is made: amortised O(1) removals per add.
+        let (a, b) = self.at(keep);
+        let mut covered = (b - a) as usize;
+        ps -= below(a, b, p);
+        r = r.max(b);
+        while let Some(id) = self.ranges.next(keep) {
+            let (a, b) = self.at(id);
             if a > r {
                 break;
             }
-            self.ranges.remove(&a);
+            self.ranges.remove(id);
             covered += (b - a) as usize;
             ps -= below(a, b, p);
             r = r.max(b);
         }
+        self.ranges.set_key(keep, l);
+        *self.ranges.val_mut(keep) = r;
         let len = (r - l) as usize;
         self.sacked = self.sacked - covered + len;
         self.probe.set((p, ps + below(l, r, p)));
-        self.ranges.insert(l, r);
         len - covered
     }
 
@@ -232,9 +261,8 @@ impl Scoreboard {
             return false;
         };
         self.ranges
-            .range(..=o)
-            .next_back()
-            .is_some_and(|(_, &r)| o < r)
+            .floor(o)
+            .is_some_and(|id| o < self.ranges.val(id))
     }
 
     /// RFC 6675 §4 IsLost, for every sequence number below the returned
@@ -244,11 +272,16 @@ impl Scoreboard {
     /// most DupThresh ranges from the top.
     pub fn lost_edge(&self, smss: usize) -> Option<SeqNumber> {
         let mut bytes = 0;
-        for (count, (&l, &r)) in self.ranges.iter().rev().enumerate() {
+        let mut cur = self.ranges.last();
+        let mut count = 0;
+        while let Some(id) = cur {
+            let (l, r) = self.at(id);
             bytes += (r - l) as usize;
-            if count + 1 >= DUP_THRESH || bytes > (DUP_THRESH - 1) * smss {
+            count += 1;
+            if count >= DUP_THRESH || bytes > (DUP_THRESH - 1) * smss {
                 return Some(self.seq(l));
             }
+            cur = self.ranges.prev(id);
         }
         None
     }
@@ -258,22 +291,20 @@ impl Scoreboard {
         let mut cursor = from;
         let next = match self.query(from) {
             // Behind the anchor: below every range.
-            None => self.ranges.first_key_value(),
-            Some(f) => {
-                let pred = self.ranges.range(..=f).next_back();
-                match pred {
-                    Some((_, &r)) if r > f => {
-                        cursor = self.seq(r);
-                        // Ranges never touch, so the next one starts past r.
-                        self.ranges.range(r..).next()
-                    }
-                    _ => self.ranges.range(f..).next(),
+            None => self.ranges.first(),
+            Some(f) => match self.ranges.floor(f) {
+                Some(id) if self.ranges.val(id) > f => {
+                    cursor = self.seq(self.ranges.val(id));
+                    // Ranges never touch, so the next one starts past it.
+                    self.ranges.next(id)
                 }
-            }
+                Some(id) => self.ranges.next(id),
+                None => self.ranges.first(),
+            },
         };
         match next {
-            Some((&l, _)) => {
-                let end = self.seq(l).min(limit);
+            Some(id) => {
+                let end = self.seq(self.ranges.key(id)).min(limit);
                 (cursor < end).then_some((cursor, end))
             }
             None => (cursor < limit).then_some((cursor, limit)),
@@ -287,12 +318,12 @@ impl Scoreboard {
     /// ranges of the top, and HighRxt / SND.NXT move up from where the
     /// probe last stopped.
     fn sacked_below(&self, x: u32) -> usize {
-        match (self.ranges.first_key_value(), self.ranges.last_key_value()) {
-            (Some((&first, _)), Some((_, &top))) => {
-                if x <= first {
+        match (self.ranges.first(), self.ranges.last()) {
+            (Some(f), Some(t)) => {
+                if x <= self.ranges.key(f) {
                     return 0;
                 }
-                if x >= top {
+                if x >= self.ranges.val(t) {
                     return self.sacked;
                 }
             }
@@ -301,26 +332,30 @@ impl Scoreboard {
         let (p, mut s) = self.probe.get();
         let up = x > p;
         let (lo, hi) = if up { (p, x) } else { (x, p) };
-        let mut mid = self.ranges.range(..hi).rev();
-        let mut top = self.ranges.iter().rev();
+        let mut mid = self.ranges.lower(hi);
+        let mut top = self.ranges.last();
         let mut above = 0;
         loop {
-            match mid.next() {
-                Some((&l, &r)) if r > lo => {
+            match mid.map(|id| (id, self.at(id))) {
+                Some((id, (l, r))) if r > lo => {
                     let d = (r.min(hi) - l.max(lo)) as usize;
                     if up {
                         s += d;
                     } else {
                         s -= d;
                     }
+                    mid = self.ranges.prev(id);
                 }
                 _ => {
                     self.probe.set((x, s));
                     return s;
                 }
             }
-            match top.next() {
-                Some((&l, &r)) if r > x => above += (r - l.max(x)) as usize,
+            match top.map(|id| (id, self.at(id))) {
+                Some((id, (l, r))) if r > x => {
+                    above += (r - l.max(x)) as usize;
+                    top = self.ranges.prev(id);
+                }
                 _ => return self.sacked - above,
             }
         }

@@ -1606,10 +1606,11 @@ impl Tcb {
                 if l >= r || r > self.snd_max || l < self.snd_una {
                     continue;
                 }
-                // The scoreboard's range bound follows what the peer's
-                // window (and our send buffer) can hold in flight.
-                self.scoreboard
-                    .set_window(self.max_snd_wnd.min(self.tx.capacity()), self.smss());
+                // The scoreboard's range bound follows what can be in
+                // flight: the send buffer, fixed for the connection, so
+                // that its pool is reserved once (the peer's window still
+                // grows after the first SACK).
+                self.scoreboard.set_window(self.tx.capacity(), self.smss());
                 let added = self.scoreboard.add(l, r);
                 if added > 0 && nblocks < MAX_SACK_BLOCKS {
                     sacked_blocks[nblocks] = (l, r);
