@@ -24,6 +24,8 @@ mod buffer;
 pub mod cc;
 mod config;
 pub mod isn;
+#[cfg(test)]
+mod no_alloc;
 mod rate;
 mod rtt;
 mod sack;
