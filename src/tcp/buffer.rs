@@ -263,6 +263,11 @@ impl Assembler {
     }
 
     #[cfg(test)]
+    pub fn anchor(&self) -> SeqNumber {
+        self.anchor
+    }
+
+    #[cfg(test)]
     pub fn max_ranges(&self) -> usize {
         self.max_ranges
     }

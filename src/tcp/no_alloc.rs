@@ -78,11 +78,17 @@ fn the_counter_sees_allocations() {
 
 /// Random inserts (isolated, merging, duplicate), pops, SACK block
 /// reports and clears, with RCV.NXT passing the anchor's rebase point.
-fn churn_assembler(a: &mut Assembler, g: &mut Rng, nxt: &mut SeqNumber, steps: usize) -> usize {
+fn churn_assembler(
+    a: &mut Assembler,
+    g: &mut Rng,
+    nxt: &mut SeqNumber,
+    rebased: &mut usize,
+    steps: usize,
+) -> usize {
     let mut held = 0;
     for _ in 0..steps {
-        match g.below(40) {
-            0..=27 => {
+        match g.below(1000) {
+            0..=599 => {
                 // Up to ~20 000 segments ahead, some tiny.
                 let off = 1 + g.below(20_000) as usize * 1448;
                 let len = if g.below(8) == 0 {
@@ -93,22 +99,29 @@ fn churn_assembler(a: &mut Assembler, g: &mut Rng, nxt: &mut SeqNumber, steps: u
                 let _ = a.insert(*nxt + off, *nxt + off + len);
                 let _ = a.sack_blocks();
             }
-            28..=37 => {
-                *nxt += 1448 * (1 + g.below(30) as usize);
+            600..=949 => {
+                *nxt += 1448 * (1 + g.below(2) as usize);
                 *nxt += a.pop_contiguous(*nxt);
             }
-            38 => {
-                // A big jump, so the anchor moves with ranges held.
+            950..=998 => {}
+            _ => {
+                if g.below(50) == 0 {
+                    a.clear();
+                    continue;
+                }
+                // A big jump over a range kept past it, so that the anchor
+                // moves (every 2^31 bytes) with ranges held.
+                let far = *nxt + (1 << 28) + 1448;
+                let _ = a.insert(far, far + 1448);
+                let before = a.anchor();
                 *nxt += 1 << 28;
                 *nxt += a.pop_contiguous(*nxt);
-            }
-            _ => {
-                if g.below(20) == 0 {
-                    a.clear();
+                if a.anchor() != before && !a.is_empty() {
+                    *rebased += 1;
                 }
             }
         }
-        held = held.max(usize::from(!a.is_empty()));
+        held = held.max(a.ranges());
     }
     held
 }
@@ -124,12 +137,18 @@ fn the_assembler_allocates_only_its_pool_once() {
         a.insert(l, l + 1448).unwrap();
     });
     assert_eq!(n, 1, "the pool is reserved on the first hole");
-    let (n, held) = calls_during(|| churn_assembler(&mut a, &mut g, &mut nxt, 200_000));
-    assert_eq!(held, 1);
+    let mut rebased = 0;
+    let (n, held) =
+        calls_during(|| churn_assembler(&mut a, &mut g, &mut nxt, &mut rebased, 400_000));
+    assert!(held > 2_000, "only {held} ranges held at most");
+    assert!(
+        rebased > 10,
+        "the anchor moved with ranges held {rebased} times"
+    );
     assert_eq!(n, 0, "{n} allocator calls after the pool was reserved");
     // Giving the memory back and starting over reserves it again, once.
     a.release();
-    let (n, _) = calls_during(|| churn_assembler(&mut a, &mut g, &mut nxt, 50_000));
+    let (n, _) = calls_during(|| churn_assembler(&mut a, &mut g, &mut nxt, &mut rebased, 50_000));
     assert_eq!(n, 1);
 }
 
@@ -144,16 +163,19 @@ fn the_scoreboard_allocates_only_its_pool_once() {
     let wnd = 40_000 * smss;
     let (n, _) = calls_during(|| sb.add(una + smss, una + 2 * smss));
     assert_eq!(n, 1, "the pool is reserved on the first SACK");
+    let mut rebased = 0;
+    let mut most = 0;
     let (n, ()) = calls_during(|| {
-        for _ in 0..300_000 {
+        for _ in 0..400_000 {
+            most = most.max(sb.ranges());
             let max = una + wnd;
-            match g.below(40) {
-                0..=24 => {
+            match g.below(1000) {
+                0..=599 => {
                     let l = una + g.below(40_000) as usize * smss;
                     let len = (1 + g.below(3) as usize) * smss;
                     sb.add(l, l + len);
                 }
-                25..=31 => {
+                600..=799 => {
                     let _ = sb.lost_edge(smss);
                     let from = una + g.below(wnd as u64) as usize;
                     let _ = sb.next_hole(from, max);
@@ -162,22 +184,35 @@ fn the_scoreboard_allocates_only_its_pool_once() {
                     let _ = sb.is_sacked(from);
                     let _ = sb.highest_sacked();
                 }
-                32..=38 => {
-                    una += g.below(300) as usize * smss;
+                800..=949 => {
+                    una += g.below(16) as usize * smss;
                     sb.on_cumulative_ack(una);
                 }
+                950..=998 => {}
                 _ => {
-                    if g.below(30) == 0 {
+                    if g.below(50) == 0 {
                         // An RTO's reneging rule: the pool stays.
                         sb.clear();
                     } else {
-                        // Far enough for the anchor to move.
+                        // Over a block SACKed past it, so that the anchor
+                        // moves (every 2^31 bytes) with ranges held.
+                        let far = una + (1 << 28) + smss;
+                        sb.add(far, far + smss);
+                        let before = sb.anchor();
                         una += 1 << 28;
                         sb.on_cumulative_ack(una);
+                        if sb.anchor() != before && !sb.is_empty() {
+                            rebased += 1;
+                        }
                     }
                 }
             }
         }
     });
     assert_eq!(n, 0, "{n} allocator calls after the pool was reserved");
+    assert!(most > 2_000, "only {most} ranges held at most");
+    assert!(
+        rebased > 10,
+        "the anchor moved with ranges held {rebased} times"
+    );
 }

@@ -149,6 +149,11 @@ impl Scoreboard {
     }
 
     #[cfg(test)]
+    pub fn anchor(&self) -> SeqNumber {
+        self.anchor
+    }
+
+    #[cfg(test)]
     pub fn ranges(&self) -> usize {
         self.ranges.len()
     }
