@@ -298,13 +298,7 @@ impl Assembler {
     /// as it is. O(n), once per 2^30 bytes received.
     fn rebase(&mut self, to: SeqNumber) {
         let d = self.off(to);
-        let mut cur = self.ranges.first();
-        while let Some(id) = cur {
-            let k = self.ranges.key(id);
-            self.ranges.set_key(id, k - d);
-            self.ranges.val_mut(id).right -= d;
-            cur = self.ranges.next(id);
-        }
+        self.ranges.shift_down(d, |r| r.right -= d);
         self.anchor = to;
     }
 

@@ -116,13 +116,7 @@ impl Scoreboard {
     /// callers do it once per 2^30 bytes.
     fn rebase(&mut self, to: SeqNumber) {
         let d = self.off(to);
-        let mut cur = self.ranges.first();
-        while let Some(id) = cur {
-            let k = self.ranges.key(id);
-            self.ranges.set_key(id, k - d);
-            *self.ranges.val_mut(id) -= d;
-            cur = self.ranges.next(id);
-        }
+        self.ranges.shift_down(d, |right| *right -= d);
         let (p, s) = self.probe.get();
         self.probe.set(if p < d { (0, 0) } else { (p - d, s) });
         self.anchor = to;

@@ -151,6 +151,21 @@ impl<V: Copy> Tree<V> {
         self.m(id).key = key;
     }
 
+    /// Lowers every key by `d` (at most the smallest key) and lets
+    /// `adjust` do the same to each value: the order is unchanged, so the
+    /// tree is not restructured. O(n); the owners move their anchor this
+    /// way once per 2^30 bytes.
+    pub fn shift_down(&mut self, d: u32, mut adjust: impl FnMut(&mut V)) {
+        let mut cur = self.first;
+        while cur != NIL {
+            let n = self.m(cur);
+            debug_assert!(n.key >= d);
+            n.key -= d;
+            adjust(&mut n.val);
+            cur = n.next;
+        }
+    }
+
     /// The entry with the largest key at or below `key`.
     pub fn floor(&self, key: u32) -> Option<Id> {
         let (mut t, mut best) = (self.root, NIL);
