@@ -193,10 +193,8 @@ impl NeighborCache {
     /// Decide how to send a packet to `ip` at `now`.
     #[inline]
     pub fn resolve(&mut self, now: Instant, ip: Ipv4Addr) -> Resolution {
-        if let Some((last_ip, mac, confirmed)) = self.last {
-            if last_ip == ip && now.saturating_since(confirmed) < self.config.reachable_time {
-                return Resolution::Mac(mac);
-            }
+        if let Some(mac) = self.cached(now, ip) {
+            return Resolution::Mac(mac);
         }
         self.resolve_lookup(now, ip)
     }

@@ -149,7 +149,7 @@ impl Stack {
         let pair = Some((repr.src_addr, dst));
         // A flow's packets repeat the pair just accepted: the checks below
         // depend only on the two addresses and ours.
-        let bcast = if self.iface.rx_accepted.get() == pair {
+        let bcast = if self.iface.rx_accepted == pair {
             false
         } else {
             let bcast = self.iface.is_broadcast(dst);
@@ -167,7 +167,7 @@ impl Stack {
                 return;
             }
             if !bcast {
-                self.iface.rx_accepted.set(pair);
+                self.iface.rx_accepted = pair;
             }
             bcast
         };

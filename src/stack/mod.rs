@@ -177,7 +177,7 @@ pub(crate) struct Iface {
     /// The last (source, destination) pair the input path accepted as a
     /// unicast datagram to us from a plausible source, so a flow's next
     /// packets skip the address checks; cleared when addresses change.
-    pub rx_accepted: Cell<Option<(Ipv4Addr, Ipv4Addr)>>,
+    pub rx_accepted: Option<(Ipv4Addr, Ipv4Addr)>,
     /// The last unicast destination [`Iface::unicast_next_hop`] answered,
     /// with its next hop; cleared when addresses or the gateway change.
     tx_route: Cell<Option<(Ipv4Addr, Ipv4Addr)>>,
@@ -202,8 +202,8 @@ impl Iface {
     }
 
     /// Forget every verdict that depends on the addresses or the gateway.
-    fn config_changed(&self) {
-        self.rx_accepted.set(None);
+    fn config_changed(&mut self) {
+        self.rx_accepted = None;
         self.tx_route.set(None);
     }
 
@@ -334,7 +334,7 @@ impl Stack {
                 mtu: config.mtu,
                 vlan: config.vlan,
                 ttl: config.ttl,
-                rx_accepted: Cell::new(None),
+                rx_accepted: None,
                 tx_route: Cell::new(None),
             },
             eg,
