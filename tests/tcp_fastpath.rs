@@ -1,6 +1,7 @@
-//! Header prediction must not change what the engine does: the same seeded
-//! transfers run with it on and off, and every frame either side emits
-//! (time, addresses, bytes) and every counter must come out the same.
+//! The fast paths must not change what the engine does: header prediction
+//! on input and send runs on output. The same seeded transfers run with
+//! them on and off, and every frame either side emits (time, addresses,
+//! bytes) and every counter must come out the same.
 
 mod tcp_util;
 
@@ -26,6 +27,12 @@ struct Case {
     bottleneck: bool,
     /// The receiver sends data back, so data segments carry new ACKs.
     both_ways: bool,
+    /// A send buffer four times the receive buffer, so the peer's window,
+    /// not the send buffer, ends a burst.
+    big_tx: bool,
+    /// A→B is a whole number of full segments (with and without
+    /// timestamps), so the FIN can ride on a full segment.
+    whole_segments: bool,
     seed: u64,
 }
 
@@ -37,6 +44,8 @@ struct Trace {
     tables: [TcpStats; 2],
     /// (data, ACKs) taken by prediction, at A and at B.
     predicted: [(u64, u64); 2],
+    /// Segments sent as send-run continuations, both ends.
+    runs: u64,
     received: [u64; 2],
 }
 
@@ -49,9 +58,10 @@ fn run(c: Case, prediction: bool) -> Trace {
         sack: c.sack,
         cc: c.cc,
         rx_buffer: c.buffer,
-        tx_buffer: c.buffer,
+        tx_buffer: if c.big_tx { 4 * c.buffer } else { c.buffer },
         ooo_max_bytes: c.buffer,
         header_prediction: prediction,
+        send_runs: prediction,
         ..TcpConfig::default()
     };
     let link = Link {
@@ -72,7 +82,9 @@ fn run(c: Case, prediction: bool) -> Trace {
     let mut sent = [0u64; 2];
     let mut got = [0u64; 2];
     let mut shut = [false; 2];
-    let want = [A_TO_B, if c.both_ways { B_TO_A } else { 0 }];
+    // 528 520 = lcm(1460, 1448): both MSSs divide it.
+    let a_to_b = if c.whole_segments { 528_520 } else { A_TO_B };
+    let want = [a_to_b, if c.both_ways { B_TO_A } else { 0 }];
     let mut buf = vec![0u8; 16 * 1024];
     let end = t0 + Duration::from_secs(120);
     while net.now < end {
@@ -138,6 +150,7 @@ fn run(c: Case, prediction: bool) -> Trace {
         stats: [net.a.conn_stats(a).unwrap(), net.b.conn_stats(b).unwrap()],
         tables: [unpredicted(net.a.stats()), unpredicted(net.b.stats())],
         predicted: [net.a.stats(), net.b.stats()].map(|s| (s.predicted_data, s.predicted_acks)),
+        runs: net.a.stats().run_segs + net.b.stats().run_segs,
         received: got,
     }
 }
@@ -156,17 +169,19 @@ fn unpredicted(s: &TcpStats) -> TcpStats {
     TcpStats {
         predicted_data: 0,
         predicted_acks: 0,
+        run_segs: 0,
         ..s.clone()
     }
 }
 
-/// Runs `c` with and without prediction; returns what prediction took with
-/// it on, (data, ACKs), both ends together, and the zero-window probes
-/// sent.
-fn check(c: Case) -> (u64, u64, u64) {
+/// Runs `c` with and without the fast paths; returns what prediction took
+/// with them on, (data, ACKs), both ends together, the zero-window probes
+/// sent and the segments sent as run continuations.
+fn check(c: Case) -> (u64, u64, u64, u64) {
     let off = run(c, false);
     let on = run(c, true);
     assert_eq!(off.predicted, [(0, 0); 2]);
+    assert_eq!(off.runs, 0);
     assert_eq!(
         on.frames.len(),
         off.frames.len(),
@@ -187,13 +202,14 @@ fn check(c: Case) -> (u64, u64, u64) {
     assert_eq!(on.received, off.received);
     let [a, b] = on.predicted;
     let probes = on.tables[0].zero_window_probes + on.tables[1].zero_window_probes;
-    (a.0 + b.0, a.1 + b.1, probes)
+    (a.0 + b.0, a.1 + b.1, probes, on.runs)
 }
 
 fn grid(cc: CcAlgorithm) {
     let mut seed = 11;
     let mut taken = (0, 0);
     let mut probes = 0;
+    let mut runs = 0;
     for loss_ppm in [0, 10_000, 50_000] {
         for reorder in [false, true] {
             for timestamps in [true, false] {
@@ -212,12 +228,15 @@ fn grid(cc: CcAlgorithm) {
                                 stalls,
                                 bottleneck: seed % 4 < 2,
                                 both_ways: seed % 2 == 0,
+                                big_tx: seed % 3 == 1,
+                                whole_segments: seed % 5 < 2,
                                 seed,
                             };
-                            let (d, a, p) = check(c);
+                            let (d, a, p, r) = check(c);
                             taken.0 += d;
                             taken.1 += a;
                             probes += p;
+                            runs += r;
                         }
                     }
                 }
@@ -227,6 +246,7 @@ fn grid(cc: CcAlgorithm) {
     // The comparison means something only if prediction was taken, both
     // kinds, many times.
     assert!(taken.0 > 5_000 && taken.1 > 1_000, "{cc:?}: {taken:?}");
+    assert!(runs > 5_000, "{cc:?}: {runs} run segments");
     // And the stalls closed the window.
     assert!(probes > 0, "{cc:?}: no zero-window probe");
 }
@@ -262,6 +282,8 @@ fn prediction_takes_the_bulk_of_a_clean_transfer() {
             stalls: false,
             bottleneck: true,
             both_ways: false,
+            big_tx: false,
+            whole_segments: false,
             seed: 5,
         };
         let on = run(c, true);
@@ -350,6 +372,7 @@ fn scripted(seed: u64, timestamps: bool, sack: bool, wscale: bool) -> (u64, u64)
         rx_buffer: 8 * 1460,
         tx_buffer: 32 * 1024,
         header_prediction: on,
+        send_runs: on,
         ..TcpConfig::default()
     };
     let mut tw = Twin {

@@ -135,6 +135,11 @@ pub struct TcpConfig {
     /// and the general path emit the same frames.
     #[doc(hidden)]
     pub header_prediction: bool,
+    /// Send runs (`Tcb::next_full`: the next full segment of a burst
+    /// without `choose`'s general walk). Off only so tests can check that
+    /// both ways emit the same frames.
+    #[doc(hidden)]
+    pub send_runs: bool,
 }
 
 impl Default for TcpConfig {
@@ -169,6 +174,7 @@ impl Default for TcpConfig {
             pace_all: false,
             ephemeral_ports: (49152, 65535),
             header_prediction: true,
+            send_runs: true,
         }
     }
 }

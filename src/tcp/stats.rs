@@ -41,6 +41,9 @@ counters!(
         predicted_data,
         /// Pure ACKs of new data taken by header prediction.
         predicted_acks,
+        /// Data segments sent as the continuation of a send run
+        /// (`Tcb::next_full`), not through the general choice.
+        run_segs,
         /// A segment from or to a broadcast, multicast or unspecified address.
         drop_bad_addr,
         /// A non-RST segment without timestamps on a connection that

@@ -74,6 +74,15 @@ struct Plan {
     rescue: bool,
 }
 
+/// What every data segment of one `transmit` call has in common.
+#[derive(Clone, Copy)]
+struct SegCommon {
+    window_len: u16,
+    sack_ranges: [Option<(SeqNumber, SeqNumber)>; MAX_SACK_BLOCKS],
+    ts: Option<(u32, u32)>,
+    room: usize,
+}
+
 /// SYN cookie parameters recovered from a returning ACK.
 #[derive(Copy, Clone, Debug)]
 pub struct CookieParams {
@@ -2366,6 +2375,8 @@ impl Tcb {
         let mut sent = 0;
         let pacing = self.pacing_rate();
         let mut paced = false;
+        let mut run = false;
+        let mut common = None;
         while sent < MAX_BURST {
             if let (Some(_), Some(t)) = (pacing, self.pace_next) {
                 if t > now {
@@ -2376,11 +2387,22 @@ impl Tcb {
                     break;
                 }
             }
-            let Some(plan) = self.choose(now) else {
+            // After a full segment of new data, the next one is almost
+            // always another: take it without `choose`'s general walk.
+            let next = if run { self.next_full() } else { None };
+            if next.is_some() {
+                stats.run_segs += 1;
+            }
+            let Some(plan) = next.or_else(|| self.choose(now)) else {
                 break;
             };
             let len = plan.len;
-            if !self.send_plan(now, plan, emit, stats) {
+            run = cfg.send_runs
+                && self.recovery.is_none()
+                && !plan.rtx
+                && !plan.probe
+                && len == self.smss();
+            if !self.send_plan(now, plan, &mut common, emit, stats) {
                 return false;
             }
             if let Some(rate) = pacing {
@@ -2732,20 +2754,74 @@ impl Tcb {
         None
     }
 
+    /// The plan `choose` would make next, when it is another full segment
+    /// of new data; `None` sends the caller to `choose`. Valid only right
+    /// after a full new-data segment went out outside recovery: then
+    /// `choose`'s retransmission, probe and going-back branches are
+    /// inert (their flags were cleared by the `choose` that started the
+    /// run and only input sets them), so what is left is its window
+    /// arithmetic, repeated here. A short segment (Nagle, SWS, the end of
+    /// the data, a FIN with no data) is `choose`'s to judge.
+    #[inline]
+    fn next_full(&self) -> Option<Plan> {
+        let smss = self.smss();
+        let data_end = self.data_end();
+        let seq = self.snd_nxt;
+        let extra = (self.dupacks.min(2) as usize) * smss;
+        let cwnd_room = (self.cc.window() + extra).saturating_sub(seq - self.snd_una);
+        let wnd_room = (self.snd_una + self.snd_wnd) - seq;
+        let len = (data_end - seq).min(smss).min(wnd_room).min(cwnd_room);
+        if len < smss || seq < self.snd_max {
+            return None;
+        }
+        Some(Plan {
+            seq,
+            len,
+            fin: self.fin_queued && seq + len == data_end,
+            rtx: false,
+            probe: false,
+            rescue: false,
+        })
+    }
+
+    /// `common` carries the header fields every data segment of one
+    /// `transmit` call shares (window, SACK blocks, timestamps, payload
+    /// room): nothing in them changes between segments of one call, and
+    /// computing them once is most of the per-segment cost of a run.
     fn send_plan(
         &mut self,
         now: Instant,
         plan: Plan,
+        common: &mut Option<SegCommon>,
         emit: &mut Emit<'_>,
         stats: &mut TcpStats,
     ) -> bool {
-        let window_len = self.window_field();
-        let sack_ranges = self.sack_blocks();
-        let ts = self.timestamp_opt(now);
-        // Room for the payload beside this segment's options.
-        let nblocks = sack_ranges.iter().flatten().count();
-        let hdr = header_len_for(false, false, false, ts.is_some(), nblocks);
-        let room = self.mss_limit().saturating_sub(hdr - 20).max(1);
+        let c = match *common {
+            Some(c) => c,
+            None => {
+                let window_len = self.window_field();
+                let sack_ranges = self.sack_blocks();
+                let ts = self.timestamp_opt(now);
+                // Room for the payload beside this segment's options.
+                let nblocks = sack_ranges.iter().flatten().count();
+                let hdr = header_len_for(false, false, false, ts.is_some(), nblocks);
+                let room = self.mss_limit().saturating_sub(hdr - 20).max(1);
+                let c = SegCommon {
+                    window_len,
+                    sack_ranges,
+                    ts,
+                    room,
+                };
+                *common = Some(c);
+                c
+            }
+        };
+        let SegCommon {
+            window_len,
+            sack_ranges,
+            ts,
+            room,
+        } = c;
         let off = plan.seq - self.tx_base;
         let payload = self.tx.slice_at(off, plan.len.min(room));
         let len = payload.len();
