@@ -459,6 +459,65 @@ fn delayed_ack_waits_for_the_timer_and_acks_every_second_full_segment() {
 }
 
 #[test]
+fn delayed_acks_of_flows_interleaved_in_one_batch_all_go_out() {
+    // MUST-40: an ACK "MUST be generated within 500 ms of the arrival of
+    // the first unacknowledged packet", for every connection. The table
+    // settles a flow's timers once per run of its segments; segments of
+    // three flows arriving interleaved before one poll must each arm
+    // their connection's delayed-ACK timer, none left unsettled.
+    let mut cfg = base_cfg();
+    cfg.delayed_ack = Duration::from_millis(40);
+    let mut raw = Raw::new(cfg);
+    let l = raw.tcp.listen(sa(US, 80), 8).unwrap();
+    let ports = [5000u16, 5001, 5002];
+    let mut conns = Vec::new();
+    for &port in &ports {
+        let at = |seq_: u32, ack: Option<u32>| Repr {
+            src_port: port,
+            ..r(seq_, ack)
+        };
+        raw.inject(&Repr {
+            syn: true,
+            max_seg_size: Some(1460),
+            ..at(1000, None)
+        });
+        let out = raw.take();
+        let us = out[0].repr().seq_number.0.wrapping_add(1);
+        raw.inject(&at(1001, Some(us)));
+        let h = raw.tcp.accept(l).unwrap();
+        assert_eq!(raw.tcp.state(h), Ok(State::Established));
+        conns.push((port, us));
+    }
+    // Nothing left to send: no poll below settles a flow by sending.
+    raw.poll();
+    raw.take();
+    // A, B, A, C: each switch of flow settles the one before, and the
+    // poll settles the last.
+    let mut sent = [0u32; 3];
+    for i in [0usize, 1, 0, 2] {
+        let (port, us) = conns[i];
+        raw.inject(&Repr {
+            src_port: port,
+            payload: &[7; 100],
+            ..r(1001 + sent[i], Some(us))
+        });
+        sent[i] += 100;
+    }
+    raw.poll();
+    assert!(raw.take().is_empty(), "ACKs delayed");
+    raw.advance(Duration::from_millis(40));
+    let mut acked: Vec<(u16, u32)> = raw
+        .take()
+        .iter()
+        .map(|s| s.repr())
+        .map(|r| (r.dst_port, r.ack_number.unwrap().0))
+        .collect();
+    acked.sort();
+    let want: Vec<(u16, u32)> = (0..3).map(|i| (ports[i], 1001 + sent[i])).collect();
+    assert_eq!(acked, want, "one delayed ACK per flow, each complete");
+}
+
+#[test]
 fn out_of_order_segment_gets_an_immediate_duplicate_ack_and_is_kept() {
     // RFC 5681 §4.2: "A TCP receiver SHOULD send an immediate duplicate ACK
     // when an out-of-order segment arrives" and "an immediate ACK ... when

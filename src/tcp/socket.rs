@@ -100,6 +100,9 @@ pub struct Tcp {
     stats: TcpStats,
     /// Peers awaiting MUST-20 negative advice to IP.
     advice: Vec<Ipv4Addr>,
+    /// The ESTABLISHED connection whose `after_event` waits for the next
+    /// `poll` or for a segment of another connection (slot, generation).
+    deferred: Option<(u32, u32)>,
 }
 
 /// Peers remembered for negative advice between two stack polls.
@@ -183,6 +186,7 @@ impl Tcp {
             last_now: Instant::ZERO,
             stats: TcpStats::default(),
             advice: Vec::new(),
+            deferred: None,
         }
     }
 
@@ -335,6 +339,20 @@ impl Tcp {
         match self.listeners.get_mut(h.slot as usize) {
             Some(LSlot { gen, l: Some(l) }) if *gen == h.gen => Some(l),
             _ => None,
+        }
+    }
+
+    /// Runs the `after_event` that `process` put off, if the connection is
+    /// still the one it was put off for.
+    fn settle(&mut self, slot: u32, gen: u32) {
+        if self.conns.get(slot as usize).is_some_and(|s| s.gen == gen) {
+            self.after_event(slot);
+        }
+    }
+
+    fn settle_deferred(&mut self) {
+        if let Some((slot, gen)) = self.deferred.take() {
+            self.settle(slot, gen);
         }
     }
 
@@ -925,8 +943,25 @@ impl Tcp {
                     self.stats.time_wait_reused += 1;
                     self.free_slot(slot);
                 } else {
+                    let before = t.state;
                     t.on_segment(now, &self.config, seg, emit, &mut self.stats);
-                    self.after_event(slot);
+                    if before == State::Established && t.state == State::Established {
+                        // Nothing `after_event` counts or queues can change
+                        // within ESTABLISHED but its timer and send queue
+                        // entries, which only the next `poll` reads: a
+                        // flow's segments in a row settle them once.
+                        match self.deferred {
+                            Some((s, _)) if s == slot => {}
+                            other => {
+                                self.deferred = Some((slot, gen));
+                                if let Some((s, g)) = other {
+                                    self.settle(s, g);
+                                }
+                            }
+                        }
+                    } else {
+                        self.after_event(slot);
+                    }
                     return;
                 }
             }
@@ -1240,6 +1275,7 @@ impl Tcp {
     /// retransmissions, ACKs, window updates, probes, FINs, RSTs).
     pub fn poll(&mut self, now: Instant, emit: &mut Emit<'_>) {
         self.last_now = now;
+        self.settle_deferred();
         // Take the due entries first, so a timer re-armed for `now` waits
         // for the next poll instead of spinning here.
         let mut due = core::mem::take(&mut self.due);
@@ -1293,7 +1329,9 @@ impl Tcp {
     /// When `poll` next has work: the earliest timer, or the last `now` seen
     /// if a connection is ready to send.
     pub fn poll_at(&self) -> Option<Instant> {
-        if !self.ready.is_empty() {
+        // Settling what input put off needs a poll (input is always
+        // followed by one in `Stack::poll`).
+        if !self.ready.is_empty() || self.deferred.is_some() {
             return Some(self.last_now);
         }
         self.timers.peek()
