@@ -74,12 +74,12 @@ struct Plan {
     rescue: bool,
 }
 
-/// What every data segment of one `transmit` call has in common.
+/// What every data segment of one `transmit` call has in common: the
+/// header fields but sequence number, flags, urgent pointer and payload,
+/// and the payload room beside the options.
 #[derive(Clone, Copy)]
 struct SegCommon {
-    window_len: u16,
-    sack_ranges: [Option<(SeqNumber, SeqNumber)>; MAX_SACK_BLOCKS],
-    ts: Option<(u32, u32)>,
+    base: Repr<'static>,
     room: usize,
 }
 
@@ -2801,27 +2801,25 @@ impl Tcb {
             None => {
                 let window_len = self.window_field();
                 let sack_ranges = self.sack_blocks();
-                let ts = self.timestamp_opt(now);
+                let timestamp = self.timestamp_opt(now);
                 // Room for the payload beside this segment's options.
                 let nblocks = sack_ranges.iter().flatten().count();
-                let hdr = header_len_for(false, false, false, ts.is_some(), nblocks);
-                let room = self.mss_limit().saturating_sub(hdr - 20).max(1);
+                let hdr = header_len_for(false, false, false, timestamp.is_some(), nblocks);
                 let c = SegCommon {
-                    window_len,
-                    sack_ranges,
-                    ts,
-                    room,
+                    base: Repr {
+                        ack_number: Some(self.rcv_nxt),
+                        window_len,
+                        timestamp,
+                        sack_ranges,
+                        ..self.base_repr()
+                    },
+                    room: self.mss_limit().saturating_sub(hdr - 20).max(1),
                 };
                 *common = Some(c);
                 c
             }
         };
-        let SegCommon {
-            window_len,
-            sack_ranges,
-            ts,
-            room,
-        } = c;
+        let (room, ts) = (c.room, c.base.timestamp);
         let off = plan.seq - self.tx_base;
         let payload = self.tx.slice_at(off, plan.len.min(room));
         let len = payload.len();
@@ -2832,16 +2830,12 @@ impl Tcb {
         }
         let repr = Repr {
             seq_number: plan.seq,
-            ack_number: Some(self.rcv_nxt),
-            window_len,
             // MUST-61: PSH on the segment that empties the send queue.
             psh: len > 0 && plan.seq + len == self.data_end(),
             fin,
             urgent_at: self.urgent_for(plan.seq),
-            timestamp: ts,
-            sack_ranges,
             payload,
-            ..self.base_repr()
+            ..c.base
         };
         let ok = emit(*self.local.ip(), *self.remote.ip(), &repr);
         if !ok {
