@@ -424,7 +424,11 @@ impl Stack {
         // `Repr::parse` checks the lengths first: a short segment is
         // `Truncated`, a Data Offset below 5 is malformed.
         let p = tcpw::Packet::new_unchecked(data);
-        let repr = match tcpw::Repr::parse(&p, ip.src_addr, ip.dst_addr) {
+        // Borrowed, not moved out of the `Result`: the move copied it in
+        // 16-byte loads over `parse`'s narrower stores, a store-forwarding
+        // stall on every segment.
+        let parsed = tcpw::Repr::parse(&p, ip.src_addr, ip.dst_addr);
+        let repr = match &parsed {
             Ok(r) => r,
             Err(tcpw::Error::BadChecksum) => {
                 s.drop_bad_checksum += 1;
@@ -445,13 +449,10 @@ impl Stack {
             eg: &mut self.eg,
             stats: &mut self.stats,
         };
-        self.tcp.process(
-            now,
-            ip.src_addr,
-            ip.dst_addr,
-            &repr,
-            &mut |src, dst, seg| out.emit_tcp(now, tx, ttl, src, dst, seg),
-        );
+        self.tcp
+            .process(now, ip.src_addr, ip.dst_addr, repr, &mut |src, dst, seg| {
+                out.emit_tcp(now, tx, ttl, src, dst, seg)
+            });
     }
 
     fn process_udp(

@@ -212,18 +212,23 @@ impl Out<'_> {
         head[..6].copy_from_slice(&mac.0);
         head[6..12].copy_from_slice(&iface.mac.0);
         head[12..14].copy_from_slice(&u16::from(EtherType::Ipv4).to_be_bytes());
-        let ip = &mut head[eth::HEADER_LEN..];
         // Version 4, IHL 5, TOS 0; DF, offset 0 (as `IpTx` with dont_frag).
-        ip[0] = 0x45;
-        ip[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
-        ip[4..6].copy_from_slice(&ident.to_be_bytes());
-        ip[6] = 0x40;
-        ip[8] = ttl;
-        ip[9] = u8::from(Protocol::Tcp);
-        ip[12..16].copy_from_slice(&src.octets());
-        ip[16..20].copy_from_slice(&dst.octets());
-        let c = crate::ip::checksum::checksum(ip);
-        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        // The header is summed as words in registers, not read back from
+        // `head`: loads over its fresh byte stores stall store forwarding.
+        let mut words = [
+            0x4500_0000 | ip_len as u32,
+            u32::from(ident) << 16 | 0x4000,
+            u32::from(ttl) << 24 | u32::from(u8::from(Protocol::Tcp)) << 16,
+            u32::from(src),
+            u32::from(dst),
+        ];
+        words[2] |= u32::from(!crate::ip::checksum::sum_be32(&words));
+        for (w, at) in words
+            .iter()
+            .zip(head[eth::HEADER_LEN..].chunks_exact_mut(4))
+        {
+            at.copy_from_slice(&w.to_be_bytes());
+        }
         let r = tx.transmit(frame_len, &mut |buf| {
             let (h, rest) = buf.split_at_mut(HL);
             h.copy_from_slice(&head);
