@@ -1,7 +1,7 @@
 //! Two TCP stacks in one thread moving bulk data, for `benches/tcp.rs` and
 //! `examples/tcp_cost.rs`: ringstack (two `Stack`s on `dev::pipe::pair`)
 //! and smoltcp 0.12 (two `Interface`s on an in-memory pair built the same
-//! way: bounded FIFO per direction, frame buffers recycled).
+//! way: bounded FIFO per direction, frame buffers recycled without being cleared).
 //!
 //! Both sides are set up alike: Ethernet, MTU 1500 (MSS 1460), 256 KiB
 //! send and receive buffers, window scaling, software checksums computed
@@ -300,7 +300,10 @@ impl Bulk for RsPair {
 /// smoltcp's token API.
 #[derive(Default)]
 struct SLink {
-    frames: VecDeque<Vec<u8>>,
+    /// Each frame is the first `.1` bytes of its buffer; buffers keep their
+    /// grown length when recycled, as in ringstack's pipe, so neither link
+    /// zeroes a frame before the stack writes it.
+    frames: VecDeque<(Vec<u8>, usize)>,
     free: Vec<Vec<u8>>,
     sent: u64,
     mtu: usize,
@@ -330,12 +333,13 @@ fn smol_pair(mtu: usize) -> (SmolDev, SmolDev) {
 
 pub struct SmolRx {
     buf: Vec<u8>,
+    len: usize,
     link: Rc<RefCell<SLink>>,
 }
 
 impl phy::RxToken for SmolRx {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        let r = f(&self.buf);
+        let r = f(&self.buf[..self.len]);
         self.link.borrow_mut().free.push(self.buf);
         r
     }
@@ -351,11 +355,12 @@ impl phy::TxToken for SmolTx {
         let cap = l.mtu + 18;
         let mut buf = l.free.pop().unwrap_or_else(|| Vec::with_capacity(cap));
         drop(l);
-        buf.clear();
-        buf.resize(len, 0);
-        let r = f(&mut buf);
+        if buf.len() < len {
+            buf.resize(len, 0);
+        }
+        let r = f(&mut buf[..len]);
         let mut l = self.link.borrow_mut();
-        l.frames.push_back(buf);
+        l.frames.push_back((buf, len));
         l.sent += 1;
         r
     }
@@ -369,10 +374,11 @@ impl phy::Device for SmolDev {
         &mut self,
         _: smoltcp::time::Instant,
     ) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
-        let buf = self.rx.borrow_mut().frames.pop_front()?;
+        let (buf, len) = self.rx.borrow_mut().frames.pop_front()?;
         Some((
             SmolRx {
                 buf,
+                len,
                 link: self.rx.clone(),
             },
             SmolTx {

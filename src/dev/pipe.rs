@@ -11,6 +11,10 @@
 //! back to the direction's free list once the receiver is done with them, so
 //! a steady state allocates nothing per frame; `pipe_buffers` in
 //! [`Device::stats`] says how many buffers a direction ever allocated.
+//! As in a NIC's ring, a recycled buffer is not cleared: `fill` gets the
+//! bytes of an earlier frame and must write every one (the [`Transmit`]
+//! contract), so a stack that leaves a field unwritten shows it here as it
+//! would on AF_XDP, instead of sending the zeros a cleared buffer hid.
 
 use super::{Device, DeviceCaps, DeviceStats, Transmit, TxError};
 use crate::time::{Duration, Instant};
@@ -26,10 +30,23 @@ pub const DEFAULT_QUEUE_FRAMES: usize = 4096;
 /// one 802.1Q tag.
 const L2_OVERHEAD: usize = 14 + 4;
 
+/// A queued frame: the first `len` bytes of `buf`, which keeps the length
+/// it was last grown to so that reusing it writes no zeros.
+struct Frame {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl Frame {
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
 /// One direction: frames in order, the first `visible` of them flushed by
 /// the sender, the rest staged.
 struct Link {
-    frames: VecDeque<Vec<u8>>,
+    frames: VecDeque<Frame>,
     visible: usize,
     free: Vec<Vec<u8>>,
     capacity: usize,
@@ -53,22 +70,21 @@ impl Link {
         self.frames.len() >= self.capacity
     }
 
-    /// An empty buffer, recycled if possible.
-    fn take_buffer(&mut self) -> Vec<u8> {
-        match self.free.pop() {
-            Some(mut buf) => {
-                buf.clear();
-                buf
-            }
-            None => {
-                self.allocated += 1;
-                Vec::with_capacity(self.buf_size)
-            }
+    /// A buffer of at least `len` bytes holding whatever it last held,
+    /// recycled if possible; only bytes never used before are zeroed.
+    fn take_buffer(&mut self, len: usize) -> Vec<u8> {
+        let mut buf = self.free.pop().unwrap_or_else(|| {
+            self.allocated += 1;
+            Vec::with_capacity(self.buf_size)
+        });
+        if buf.len() < len {
+            buf.resize(len, 0);
         }
+        buf
     }
 
     /// Pop the oldest flushed frame.
-    fn pop_visible(&mut self) -> Option<Vec<u8>> {
+    fn pop_visible(&mut self) -> Option<Frame> {
         if self.visible == 0 {
             return None;
         }
@@ -127,13 +143,12 @@ impl Transmit for PipeTx {
                 self.tx_exhausted += 1;
                 return Err(TxError::Exhausted);
             }
-            link.take_buffer()
+            link.take_buffer(len)
         };
         // No borrow of the link is held while `fill` runs, so it may touch
         // either end of the pair without a RefCell panic.
-        buf.resize(len, 0);
-        fill(&mut buf);
-        self.link.borrow_mut().frames.push_back(buf);
+        fill(&mut buf[..len]);
+        self.link.borrow_mut().frames.push_back(Frame { buf, len });
         self.tx_frames += 1;
         self.tx_bytes += len as u64;
         Ok(())
@@ -166,10 +181,11 @@ impl PipeDevice {
         if link.is_full() {
             return Err(TxError::Exhausted);
         }
-        let mut buf = link.take_buffer();
-        buf.extend_from_slice(frame);
+        let mut buf = link.take_buffer(frame.len());
+        buf[..frame.len()].copy_from_slice(frame);
         let at = link.visible;
-        link.frames.insert(at, buf);
+        let len = frame.len();
+        link.frames.insert(at, Frame { buf, len });
         link.visible += 1;
         Ok(())
     }
@@ -181,7 +197,13 @@ impl PipeDevice {
         let mut link = self.rx.borrow_mut();
         let n = link.visible;
         link.visible = 0;
-        link.frames.drain(..n).collect()
+        link.frames
+            .drain(..n)
+            .map(|mut f| {
+                f.buf.truncate(f.len);
+                f.buf
+            })
+            .collect()
     }
 
     /// How many frames `receive` could hand out now.
@@ -210,13 +232,13 @@ impl Device for PipeDevice {
         while handed < budget {
             // Pop under a short borrow: the callback may transmit, and with a
             // pair in one thread it may even poke the peer.
-            let Some(buf) = self.rx.borrow_mut().pop_visible() else {
+            let Some(frame) = self.rx.borrow_mut().pop_visible() else {
                 break;
             };
             self.rx_frames += 1;
-            self.rx_bytes += buf.len() as u64;
-            on_frame(&buf, &mut self.tx);
-            self.rx.borrow_mut().free.push(buf);
+            self.rx_bytes += frame.len as u64;
+            on_frame(frame.bytes(), &mut self.tx);
+            self.rx.borrow_mut().free.push(frame.buf);
             handed += 1;
         }
         Ok(handed)
@@ -269,6 +291,28 @@ mod tests {
 
     fn extra(stats: &DeviceStats, name: &str) -> u64 {
         stats.extra.iter().find(|(k, _)| *k == name).unwrap().1
+    }
+
+    #[test]
+    fn recycled_buffers_keep_old_bytes_but_frames_keep_their_own_length() {
+        let (mut a, mut b) = pair(1500);
+        send(&mut a, &[0xaa; 100]).unwrap();
+        a.flush(Instant::ZERO).unwrap();
+        assert_eq!(drain(&mut b, 64), vec![vec![0xaa; 100]]);
+        // The next frame reuses that buffer as it was, as a NIC ring would:
+        // nothing spent on zeroes a well-behaved `fill` overwrites anyway.
+        let mut seen = Vec::new();
+        a.transmitter()
+            .transmit(60, &mut |buf| {
+                seen = buf.to_vec();
+                buf.fill(0x55);
+            })
+            .unwrap();
+        assert_eq!(seen, vec![0xaa; 60], "the buffer was cleared or resized");
+        send(&mut a, &[0x11; 200]).unwrap();
+        a.flush(Instant::ZERO).unwrap();
+        assert_eq!(drain(&mut b, 64), vec![vec![0x55; 60], vec![0x11; 200]]);
+        assert_eq!(extra(&a.stats(), "pipe_buffers"), 2);
     }
 
     #[test]
