@@ -208,13 +208,11 @@ impl Out<'_> {
         let ip_len = ipw::HEADER_LEN + len;
         let frame_len = eth::HEADER_LEN + ip_len;
         const HL: usize = eth::HEADER_LEN + ipw::HEADER_LEN;
-        let mut head = [0u8; HL];
-        head[..6].copy_from_slice(&mac.0);
-        head[6..12].copy_from_slice(&iface.mac.0);
-        head[12..14].copy_from_slice(&u16::from(EtherType::Ipv4).to_be_bytes());
         // Version 4, IHL 5, TOS 0; DF, offset 0 (as `IpTx` with dont_frag).
-        // The header is summed as words in registers, not read back from
-        // `head`: loads over its fresh byte stores stall store forwarding.
+        // The headers are built as values and stored straight into the
+        // frame, never staged in an array and copied: reloading fresh
+        // narrow stores with wide loads stalls store forwarding, and that
+        // cost more per segment than writing the headers.
         let mut words = [
             0x4500_0000 | ip_len as u32,
             u32::from(ident) << 16 | 0x4000,
@@ -223,15 +221,16 @@ impl Out<'_> {
             u32::from(dst),
         ];
         words[2] |= u32::from(!crate::ip::checksum::sum_be32(&words));
-        for (w, at) in words
-            .iter()
-            .zip(head[eth::HEADER_LEN..].chunks_exact_mut(4))
-        {
-            at.copy_from_slice(&w.to_be_bytes());
-        }
+        let (dst_mac, src_mac) = (mac.0, iface.mac.0);
+        let ethertype = u16::from(EtherType::Ipv4).to_be_bytes();
         let r = tx.transmit(frame_len, &mut |buf| {
             let (h, rest) = buf.split_at_mut(HL);
-            h.copy_from_slice(&head);
+            h[..6].copy_from_slice(&dst_mac);
+            h[6..12].copy_from_slice(&src_mac);
+            h[12..14].copy_from_slice(&ethertype);
+            for (w, at) in words.iter().zip(h[eth::HEADER_LEN..].chunks_exact_mut(4)) {
+                at.copy_from_slice(&w.to_be_bytes());
+            }
             seg.emit(&mut tcpw::Packet::new_unchecked(rest), src, dst)
         });
         Some(match r {
