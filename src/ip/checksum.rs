@@ -39,46 +39,89 @@ pub fn sum(data: &[u8]) -> u16 {
     sum_words(data)
 }
 
-/// [`sum`] with 256-bit vectors: each 16-byte half of a 32-byte block is
-/// widened from four 32-bit words to four 64-bit lanes and added, two
-/// blocks per turn into four independent accumulators so the adds do not
-/// wait on each other. Written with intrinsics because the compiler turns
-/// the portable loop, built for AVX2, into shuffles and spills.
+/// 128-byte blocks [`sum`] takes before the AVX2 loop empties its 32-bit
+/// lanes: each lane gains at most 65 536 in magnitude per block, so 2^12
+/// blocks keep it within ±2^28, and the four accumulators' lanes added
+/// together within ±2^30, clear of the i32 range.
+#[cfg(all(target_arch = "x86_64", not(target_feature = "avx2")))]
+const AVX2_BATCH: usize = 1 << 12;
+
+/// [`sum`] with 256-bit vectors. `vpmaddwd` against ones adds each pair of
+/// 16-bit words into a 32-bit lane in one instruction, one 32-byte load
+/// feeding it; it multiplies signed words, so every word is first moved
+/// into the signed range (xor 0x8000 turns `w` into `w - 32768`) and the
+/// 32 768 per word is added back at the end. Four accumulators keep the
+/// adds independent. This replaced widening 32-bit words into 64-bit lanes
+/// (`vpmovzxdq`), which spends a shuffle per 16 bytes and measured 14 %
+/// slower on 1460 bytes and 28 % on 8960 (Zen 3). Written with intrinsics
+/// because the compiler does not find this from the portable loop.
 #[cfg(all(target_arch = "x86_64", not(target_feature = "avx2")))]
 #[target_feature(enable = "avx2")]
 fn sum_avx2(data: &[u8]) -> u16 {
     use std::arch::x86_64::{
-        __m128i, _mm256_add_epi64, _mm256_cvtepu32_epi64, _mm256_extracti128_si256,
-        _mm256_setzero_si256, _mm_add_epi64, _mm_cvtsi128_si64, _mm_loadu_si128,
+        __m256i, _mm256_add_epi32, _mm256_add_epi64, _mm256_castsi256_si128, _mm256_cvtepi32_epi64,
+        _mm256_extracti128_si256, _mm256_loadu_si256, _mm256_madd_epi16, _mm256_set1_epi16,
+        _mm256_setzero_si256, _mm256_xor_si256, _mm_add_epi64, _mm_cvtsi128_si64,
         _mm_unpackhi_epi64,
     };
+    let bias = _mm256_set1_epi16(i16::MIN);
+    let ones = _mm256_set1_epi16(1);
+    let pairs = |w: __m256i| _mm256_madd_epi16(_mm256_xor_si256(w, bias), ones);
+    // The signed sum of all lanes, widened to 64 bits so the lanes can
+    // start again from zero.
+    let drain = |acc: &mut [__m256i; 4]| -> i64 {
+        let v = _mm256_add_epi32(
+            _mm256_add_epi32(acc[0], acc[1]),
+            _mm256_add_epi32(acc[2], acc[3]),
+        );
+        *acc = [_mm256_setzero_si256(); 4];
+        // Each lane of `v` is within ±2^30 (see AVX2_BATCH); the eight
+        // together might not be, so they are widened before adding.
+        let v = _mm256_add_epi64(
+            _mm256_cvtepi32_epi64(_mm256_castsi256_si128(v)),
+            _mm256_cvtepi32_epi64(_mm256_extracti128_si256::<1>(v)),
+        );
+        let v = _mm_add_epi64(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+        _mm_cvtsi128_si64(_mm_add_epi64(v, _mm_unpackhi_epi64(v, v)))
+    };
+    let load = |b: &[u8]| {
+        debug_assert!(b.len() >= 32);
+        // SAFETY: `b` has at least 32 readable bytes (every caller slices
+        // it so); the load has no alignment requirement.
+        #[allow(unsafe_code)]
+        unsafe {
+            _mm256_loadu_si256(b.as_ptr().cast::<__m256i>())
+        }
+    };
     let mut acc = [_mm256_setzero_si256(); 4];
-    let mut blocks = data.chunks_exact(64);
+    let mut total: i64 = 0;
+    let mut blocks = data.chunks_exact(128);
+    let mut n = 0;
     for blk in &mut blocks {
         for (i, a) in acc.iter_mut().enumerate() {
-            let p = blk[i * 16..i * 16 + 16].as_ptr().cast::<__m128i>();
-            // SAFETY: `p` points at 16 readable bytes of `blk`; the load
-            // has no alignment requirement.
-            #[allow(unsafe_code)]
-            let words = unsafe { _mm_loadu_si128(p) };
-            *a = _mm256_add_epi64(*a, _mm256_cvtepu32_epi64(words));
+            *a = _mm256_add_epi32(*a, pairs(load(&blk[i * 32..i * 32 + 32])));
+        }
+        n += 1;
+        if n == AVX2_BATCH {
+            total += drain(&mut acc);
+            n = 0;
         }
     }
-    // A lane gains one 32-bit word per 64-byte block, so it cannot wrap
-    // before 2^32 blocks (256 GiB); their total is below 2^62 for any
-    // slice under 4 GiB, and the fold keeps longer ones correct mod 0xffff.
-    let v = _mm256_add_epi64(
-        _mm256_add_epi64(acc[0], acc[1]),
-        _mm256_add_epi64(acc[2], acc[3]),
-    );
-    let v = _mm_add_epi64(
-        _mm256_extracti128_si256::<0>(v),
-        _mm256_extracti128_si256::<1>(v),
-    );
-    let v = _mm_add_epi64(v, _mm_unpackhi_epi64(v, v));
-    let lanes = _mm_cvtsi128_si64(v) as u64;
-    let lanes = (lanes & 0xffff_ffff) + (lanes >> 32);
-    finish(lanes + words(blocks.remainder()))
+    let mut rest = blocks.remainder();
+    // Up to three 32-byte steps, one per accumulator, before the bytes
+    // left go to the portable loop.
+    for a in acc.iter_mut() {
+        if rest.len() < 32 {
+            break;
+        }
+        *a = _mm256_add_epi32(*a, pairs(load(rest)));
+        rest = &rest[32..];
+    }
+    total += drain(&mut acc);
+    let summed_words = ((data.len() - rest.len()) / 2) as i64;
+    // The true sum of the unsigned words, so not negative.
+    let sum = total + summed_words * 32_768;
+    finish(sum as u64 + words(rest))
 }
 
 #[inline(always)]
@@ -252,7 +295,8 @@ mod tests {
             })
             .collect();
         let ones = vec![0xffu8; 70_004];
-        for data in [&buf[..], &ones[..]] {
+        let zeros = vec![0u8; 70_004];
+        for data in [&buf[..], &ones[..], &zeros[..]] {
             for len in (128..400).chain([1460, 1480, 8960, 65_535, 65_536, 69_999]) {
                 for off in [0, 1, 3] {
                     let d = &data[off..off + len];
@@ -263,6 +307,28 @@ mod tests {
                     assert_eq!(sum(d), reference(d), "off {off} len {len}");
                 }
             }
+        }
+    }
+
+    /// Past the point where the AVX2 loop empties its lanes, with the words
+    /// that move them furthest either way (all ones and all zeros): a batch
+    /// too long for the i32 lanes wraps them and this fails.
+    #[cfg(all(target_arch = "x86_64", not(target_feature = "avx2")))]
+    #[test]
+    fn avx2_lanes_are_emptied_before_they_can_wrap() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            println!("skipping: this CPU has no AVX2, so sum() never takes that loop");
+            return;
+        }
+        // Five batches and an odd tail; with AVX2_BATCH four times longer
+        // the lanes wrap (verified by making it so).
+        let len = 5 * AVX2_BATCH * 128 + 77;
+        for byte in [0xffu8, 0x00, 0x80, 0x7f] {
+            let d = vec![byte; len];
+            // SAFETY: the CPU has AVX2, checked above.
+            #[allow(unsafe_code)]
+            let v = unsafe { sum_avx2(&d) };
+            assert_eq!(v, sum_words(&d), "bytes {byte:#x}");
         }
     }
 
