@@ -58,11 +58,30 @@ const AVX2_BATCH: usize = 1 << 12;
 #[cfg(all(target_arch = "x86_64", not(target_feature = "avx2")))]
 #[target_feature(enable = "avx2")]
 fn sum_avx2(data: &[u8]) -> u16 {
+    // SAFETY: without COPY the destination is never touched.
+    #[allow(unsafe_code)]
+    unsafe {
+        sum_copy_avx2::<false>(data, core::ptr::null_mut())
+    }
+}
+
+/// The AVX2 loop of [`sum`] and, with `COPY`, of [`copy_and_sum`]: every
+/// 32-byte vector loaded for the sum is also stored to the same offset from
+/// `to`, so the bytes are read once for both. A const parameter rather than
+/// an `Option`, so the loop without the copy has no test in it.
+///
+/// # Safety
+/// With `COPY`, `to` must be valid for writes of `data.len()` bytes that
+/// do not overlap `data`.
+#[cfg(all(target_arch = "x86_64", not(target_feature = "avx2")))]
+#[target_feature(enable = "avx2")]
+#[allow(unsafe_code)]
+unsafe fn sum_copy_avx2<const COPY: bool>(data: &[u8], to: *mut u8) -> u16 {
     use std::arch::x86_64::{
         __m256i, _mm256_add_epi32, _mm256_add_epi64, _mm256_castsi256_si128, _mm256_cvtepi32_epi64,
         _mm256_extracti128_si256, _mm256_loadu_si256, _mm256_madd_epi16, _mm256_set1_epi16,
-        _mm256_setzero_si256, _mm256_xor_si256, _mm_add_epi64, _mm_cvtsi128_si64,
-        _mm_unpackhi_epi64,
+        _mm256_setzero_si256, _mm256_storeu_si256, _mm256_xor_si256, _mm_add_epi64,
+        _mm_cvtsi128_si64, _mm_unpackhi_epi64,
     };
     let bias = _mm256_set1_epi16(i16::MIN);
     let ones = _mm256_set1_epi16(1);
@@ -84,22 +103,29 @@ fn sum_avx2(data: &[u8]) -> u16 {
         let v = _mm_add_epi64(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
         _mm_cvtsi128_si64(_mm_add_epi64(v, _mm_unpackhi_epi64(v, v)))
     };
-    let load = |b: &[u8]| {
-        debug_assert!(b.len() >= 32);
-        // SAFETY: `b` has at least 32 readable bytes (every caller slices
-        // it so); the load has no alignment requirement.
-        #[allow(unsafe_code)]
-        unsafe {
-            _mm256_loadu_si256(b.as_ptr().cast::<__m256i>())
+    // The first 32 bytes of `b`, which starts `at` bytes into `data`,
+    // copied to `to + at` with COPY.
+    let load = |b: &[u8], at: usize| {
+        let b = &b[..32];
+        // SAFETY: `b` has 32 readable bytes; the load has no alignment
+        // requirement.
+        let v = unsafe { _mm256_loadu_si256(b.as_ptr().cast::<__m256i>()) };
+        if COPY {
+            // SAFETY: `at + 32 <= data.len()` (`b` has 32 bytes, `at`
+            // into `data`), the bytes the caller
+            // vouched `to` can take; no alignment requirement.
+            unsafe { _mm256_storeu_si256(to.add(at).cast::<__m256i>(), v) };
         }
+        v
     };
     let mut acc = [_mm256_setzero_si256(); 4];
     let mut total: i64 = 0;
     let mut blocks = data.chunks_exact(128);
     let mut n = 0;
-    for blk in &mut blocks {
+    for (b, blk) in (&mut blocks).enumerate() {
         for (i, a) in acc.iter_mut().enumerate() {
-            *a = _mm256_add_epi32(*a, pairs(load(&blk[i * 32..i * 32 + 32])));
+            let v = load(&blk[i * 32..i * 32 + 32], b * 128 + i * 32);
+            *a = _mm256_add_epi32(*a, pairs(v));
         }
         n += 1;
         if n == AVX2_BATCH {
@@ -107,21 +133,44 @@ fn sum_avx2(data: &[u8]) -> u16 {
             n = 0;
         }
     }
-    let mut rest = blocks.remainder();
+    let mut at = data.len() - blocks.remainder().len();
     // Up to three 32-byte steps, one per accumulator, before the bytes
     // left go to the portable loop.
     for a in acc.iter_mut() {
-        if rest.len() < 32 {
+        if data.len() - at < 32 {
             break;
         }
-        *a = _mm256_add_epi32(*a, pairs(load(rest)));
-        rest = &rest[32..];
+        *a = _mm256_add_epi32(*a, pairs(load(&data[at..], at)));
+        at += 32;
     }
     total += drain(&mut acc);
-    let summed_words = ((data.len() - rest.len()) / 2) as i64;
+    let rest = &data[at..];
+    if COPY {
+        // SAFETY: the last `rest.len()` bytes of the `data.len()` the caller
+        // vouched for.
+        unsafe { core::ptr::copy_nonoverlapping(rest.as_ptr(), to.add(at), rest.len()) };
+    }
+    let summed_words = (at / 2) as i64;
     // The true sum of the unsigned words, so not negative.
     let sum = total + summed_words * 32_768;
     finish(sum as u64 + words(rest))
+}
+
+/// Copies `src` to the start of `dst` and returns [`sum`] of `src`, reading
+/// the bytes once for both where the CPU has AVX2 (a separate copy and sum
+/// read them twice). Panics if `dst` is shorter than `src`.
+#[inline]
+pub fn copy_and_sum(dst: &mut [u8], src: &[u8]) -> u16 {
+    #[cfg(all(target_arch = "x86_64", not(target_feature = "avx2")))]
+    if src.len() >= 128 && std::arch::is_x86_feature_detected!("avx2") {
+        let dst = &mut dst[..src.len()];
+        // SAFETY: the CPU was just found to support AVX2, and `dst` is a
+        // distinct (`&mut`) slice of `src.len()` bytes.
+        #[allow(unsafe_code)]
+        return unsafe { sum_copy_avx2::<true>(src, dst.as_mut_ptr()) };
+    }
+    dst[..src.len()].copy_from_slice(src);
+    sum(src)
 }
 
 #[inline(always)]
@@ -350,6 +399,52 @@ mod tests {
             }
         }
         assert_eq!(sum(&[0xff; 4096]), 0xffff);
+    }
+
+    /// `copy_and_sum` leaves exactly `copy_from_slice` behind (every byte
+    /// past the source's length untouched) and returns the RFC 1071 sum,
+    /// at every length through the vector loop's block and step tails, at
+    /// odd offsets on both sides, and across a lane drain.
+    #[test]
+    fn copy_and_sum_copies_exactly_and_sums_like_the_reference() {
+        let mut x: u32 = 0x0bad_cafe;
+        let mut buf: Vec<u8> = (0..9100)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
+        let lens = (0..300).chain([1460, 1461, 8960, 8999]);
+        for fill in [0x00u8, 0xff] {
+            buf[5000..9000].fill(fill);
+            for len in lens.clone() {
+                for (so, dof) in [(0, 0), (1, 0), (0, 3), (3, 1)] {
+                    let src = &buf[so..so + len];
+                    let mut dst = vec![0x5au8; len + 40];
+                    let s = copy_and_sum(&mut dst[dof..], src);
+                    assert_eq!(s, reference(src), "len {len} src+{so} dst+{dof}");
+                    assert_eq!(&dst[dof..dof + len], src, "len {len}");
+                    assert!(dst[..dof].iter().all(|&b| b == 0x5a), "before, len {len}");
+                    assert!(
+                        dst[dof + len..].iter().all(|&b| b == 0x5a),
+                        "after, len {len}"
+                    );
+                }
+            }
+        }
+        let long = vec![0xffu8; 5 * (1 << 19) + 77];
+        let mut dst = vec![0u8; long.len()];
+        assert_eq!(copy_and_sum(&mut dst, &long), sum_words(&long));
+        assert_eq!(dst, long);
+    }
+
+    #[test]
+    #[should_panic(expected = "range end index")]
+    fn copy_and_sum_refuses_a_short_destination() {
+        let mut dst = [0u8; 200];
+        copy_and_sum(&mut dst, &[1u8; 201]);
     }
 
     #[test]
