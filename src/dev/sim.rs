@@ -36,6 +36,10 @@ pub struct LinkConfig {
     pub reorder_delay: Duration,
     /// Probability that a frame is delivered twice.
     pub duplicate: f64,
+    /// Probability that one bit of a frame is flipped, in a byte past the
+    /// first 34 (the Ethernet and a minimal IPv4 header), so that only a
+    /// transport checksum can catch it.
+    pub corrupt: f64,
     /// Largest frame (Ethernet header included) the link carries.
     pub max_frame: usize,
 }
@@ -50,6 +54,7 @@ impl Default for LinkConfig {
             reorder: 0.0,
             reorder_delay: Duration::from_millis(1),
             duplicate: 0.0,
+            corrupt: 0.0,
             max_frame: 1518,
         }
     }
@@ -64,6 +69,7 @@ pub struct LinkStats {
     pub queue_drops: u64,
     pub reordered: u64,
     pub duplicated: u64,
+    pub corrupted: u64,
     /// Sum over delivered frames of the time spent waiting in the bottleneck
     /// queue, for mean queueing delay.
     pub queue_delay_total: Duration,
@@ -151,6 +157,12 @@ impl Link {
                 queued,
                 frame: frame.clone(),
             });
+        }
+        if frame.len() > 34 && self.chance(self.cfg.corrupt) {
+            self.stats.corrupted += 1;
+            let r = self.rng.next_u64();
+            let at = 34 + (r >> 3) as usize % (frame.len() - 34);
+            frame[at] ^= 1 << (r & 7);
         }
         self.seq += 1;
         self.flight.push(InFlight {

@@ -427,9 +427,11 @@ impl Stack {
         // Borrowed, not moved out of the `Result`: the move copied it in
         // 16-byte loads over `parse`'s narrower stores, a store-forwarding
         // stall on every segment.
-        let parsed = tcpw::Repr::parse(&p, ip.src_addr, ip.dst_addr);
-        let repr = match &parsed {
-            Ok(r) => r,
+        // The payload's share of the checksum is left to the TCP engine,
+        // which takes it while copying in-order data into the socket.
+        let parsed = tcpw::Repr::parse_deferring_payload(&p, ip.src_addr, ip.dst_addr);
+        let (repr, check) = match &parsed {
+            Ok((r, c)) => (r, *c),
             Err(tcpw::Error::BadChecksum) => {
                 s.drop_bad_checksum += 1;
                 return;
@@ -449,10 +451,17 @@ impl Stack {
             eg: &mut self.eg,
             stats: &mut self.stats,
         };
-        self.tcp
-            .process(now, ip.src_addr, ip.dst_addr, repr, &mut |src, dst, seg| {
-                out.emit_tcp(now, tx, ttl, src, dst, seg)
-            });
+        let intact = self.tcp.process_unverified(
+            now,
+            ip.src_addr,
+            ip.dst_addr,
+            repr,
+            check,
+            &mut |src, dst, seg| out.emit_tcp(now, tx, ttl, src, dst, seg),
+        );
+        if !intact {
+            self.stats.tcpw.drop_bad_checksum += 1;
+        }
     }
 
     fn process_udp(

@@ -12,6 +12,7 @@ use super::sack::{ANCHOR_LAG, BEHIND, REBASE_AT};
 use super::seq::SeqNumber;
 use super::tree::{Id, Tree};
 use super::wire::{SackBlock, MAX_SACK_BLOCKS};
+use crate::ip::checksum;
 
 /// A byte ring of fixed capacity.
 #[derive(Debug, Default)]
@@ -127,6 +128,32 @@ impl RingBuf {
         self.buf[start..start + first].copy_from_slice(&data[..first]);
         self.buf[..n - first].copy_from_slice(&data[first..n]);
         n
+    }
+
+    /// Copies `data` just past the readable end without making it readable,
+    /// and returns its [`checksum::sum`] taken in the same pass: a segment
+    /// is staged here and committed with [`RingBuf::advance_len`] only once
+    /// its checksum passes. `None` (nothing written) if it does not fit.
+    /// Whatever lay in those free bytes is overwritten, so the caller makes
+    /// sure nothing out of order is held there.
+    pub fn stage_summed(&mut self, data: &[u8]) -> Option<u16> {
+        if data.len() > self.free() {
+            return None;
+        }
+        self.alloc();
+        let start = self.index(self.len);
+        let first = data.len().min(self.cap - start);
+        let (a, b) = data.split_at(first);
+        let sa = checksum::copy_and_sum(&mut self.buf[start..], a);
+        if b.is_empty() {
+            return Some(sa);
+        }
+        let sb = checksum::copy_and_sum(&mut self.buf[..], b);
+        // After an odd-length first piece, the second one's bytes fall in
+        // the other halves of their 16-bit words: its sum byte-swapped is
+        // its share (RFC 1071 §2(B)).
+        let sb = if first % 2 == 1 { sb.swap_bytes() } else { sb };
+        Some(checksum::add(sa, sb))
     }
 
     /// Makes `n` more bytes past the readable end readable (they were put
@@ -630,6 +657,40 @@ pub(crate) mod tests {
         let mut out = [0; 8];
         assert_eq!(r.read(&mut out), 8);
         assert_eq!(&out, b"efghijkl");
+    }
+
+    /// A staged segment is invisible until committed, its sum is the
+    /// payload's whatever the ring's wrap does to it (odd first pieces
+    /// included), and one that does not fit leaves the ring as it was.
+    #[test]
+    fn staged_bytes_are_summed_across_the_wrap_and_hidden_until_committed() {
+        let cap = 700;
+        let data: Vec<u8> = (0..cap).map(|i| (i * 131 + 7) as u8).collect();
+        for head in (0..cap).step_by(7).chain([cap - 1]) {
+            for len in [1, 2, 3, 127, 128, 129, 300, 555, cap] {
+                let mut r = RingBuf::new(cap);
+                r.write(&data[..head]);
+                r.consume(head);
+                let d = &data[..len];
+                assert_eq!(
+                    r.stage_summed(d),
+                    Some(checksum::sum(d)),
+                    "head {head} len {len}"
+                );
+                assert_eq!(r.len(), 0, "staged bytes are not readable");
+                r.advance_len(len);
+                let mut out = vec![0; len];
+                assert_eq!(r.read(&mut out), len);
+                assert_eq!(out, d, "head {head} len {len}");
+            }
+        }
+        let mut r = RingBuf::new(8);
+        r.write(b"abcde");
+        assert_eq!(r.stage_summed(b"fghi"), None);
+        r.advance_len(3);
+        let mut out = [0; 8];
+        assert_eq!(r.read(&mut out), 8);
+        assert_eq!(&out, b"abcde\0\0\0", "nothing was staged");
     }
 
     #[test]

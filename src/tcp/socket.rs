@@ -25,7 +25,7 @@ use super::timer::TimerHeap;
 use super::types::{
     ConnHandle, ConnStats, IcmpErrorKind, ListenHandle, Readiness, State, TcpError,
 };
-use super::wire::Repr;
+use super::wire::{PayloadCheck, Repr};
 use crate::time::Instant;
 
 /// RFC 4987 §3.6: "a coarse time counter" — one tick per 64 s, and a cookie
@@ -919,6 +919,67 @@ impl Tcp {
         seg: &Repr<'_>,
         emit: &mut Emit<'_>,
     ) {
+        self.process_segment(now, src, dst, seg, false, emit);
+    }
+
+    /// [`Tcp::process`] for a segment whose payload is not yet verified
+    /// (from [`Repr::parse_deferring_payload`]). In-order data for an
+    /// ESTABLISHED connection is copied into its receive ring, uncommitted,
+    /// and summed in the same pass; any other payload is summed first.
+    /// Returns false, having acted on nothing and counted nothing, if the
+    /// checksum fails: the caller counts the drop.
+    pub fn process_unverified(
+        &mut self,
+        now: Instant,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        seg: &Repr<'_>,
+        check: PayloadCheck,
+        emit: &mut Emit<'_>,
+    ) -> bool {
+        let staged = match self.stage(src, dst, seg) {
+            Some(sum) => {
+                if !check.verify_sum(sum) {
+                    return false;
+                }
+                true
+            }
+            None => {
+                if !check.verify(seg.payload) {
+                    return false;
+                }
+                false
+            }
+        };
+        self.process_segment(now, src, dst, seg, staged, emit);
+        true
+    }
+
+    /// The sum of `seg`'s payload, staged in its connection's receive ring
+    /// if header prediction could take it; see [`Tcb::stage_in_order`].
+    fn stage(&mut self, src: Ipv4Addr, dst: Ipv4Addr, seg: &Repr<'_>) -> Option<u16> {
+        if seg.payload.is_empty()
+            || !self.config.header_prediction
+            || bad_addr(src)
+            || bad_addr(dst)
+        {
+            return None;
+        }
+        let local = SocketAddrV4::new(dst, seg.dst_port);
+        let remote = SocketAddrV4::new(src, seg.src_port);
+        let (slot, gen) = self.lookup(local, remote)?;
+        slot_mut(&mut self.conns, slot, gen)?.stage_in_order(seg)
+    }
+
+    fn process_segment(
+        &mut self,
+        now: Instant,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        seg: &Repr<'_>,
+        staged: bool,
+        emit: &mut Emit<'_>,
+    ) {
         self.last_now = now;
         self.stats.in_segs += 1;
         // MUST-57, MUST-63: nothing to or from broadcast, multicast or an
@@ -944,7 +1005,7 @@ impl Tcp {
                     self.free_slot(slot);
                 } else {
                     let before = t.state;
-                    t.on_segment(now, &self.config, seg, emit, &mut self.stats);
+                    t.on_segment(now, &self.config, seg, staged, emit, &mut self.stats);
                     if before == State::Established && t.state == State::Established {
                         // Nothing `after_event` counts or queues can change
                         // within ESTABLISHED but its timer and send queue
@@ -1264,7 +1325,7 @@ impl Tcp {
         self.stats.passive_opens += 1;
         // Data (or FIN) on the completing ACK "must still be accepted".
         if let Some(t) = slot_mut(&mut self.conns, h.slot, h.gen) {
-            t.on_segment(now, &self.config, seg, emit, &mut self.stats);
+            t.on_segment(now, &self.config, seg, false, emit, &mut self.stats);
         }
         self.after_event(h.slot);
     }

@@ -907,16 +907,19 @@ impl Tcb {
 
     /// SEGMENT ARRIVES for a connection in any state but LISTEN and CLOSED.
     #[inline]
+    /// `staged`: the payload already lies, uncommitted, where an in-order
+    /// segment's goes in the receive ring ([`Tcb::stage_in_order`]).
     pub fn on_segment(
         &mut self,
         now: Instant,
         cfg: &TcpConfig,
         seg: &Repr<'_>,
+        staged: bool,
         emit: &mut Emit<'_>,
         stats: &mut TcpStats,
     ) {
         self.stats.segs_in += 1;
-        if cfg.header_prediction && self.predicted(now, cfg, seg, stats) {
+        if cfg.header_prediction && self.predicted(now, cfg, seg, staged, stats) {
             return;
         }
         self.on_segment_general(now, cfg, seg, emit, stats);
@@ -1190,6 +1193,7 @@ impl Tcb {
         now: Instant,
         cfg: &TcpConfig,
         seg: &Repr<'_>,
+        staged: bool,
         stats: &mut TcpStats,
     ) -> bool {
         // §3.10.7.4: "In the following it is assumed that the segment is
@@ -1296,12 +1300,38 @@ impl Tcb {
 
         // The text step (receive_text) for in-order data that fits.
         self.rcv_mss = self.rcv_mss.max(len.min(usize::from(u16::MAX)));
-        let n = self.rx.write(seg.payload);
+        let n = if staged {
+            // The same bytes at the same place `write` would put them: the
+            // segment starts at RCV.NXT, fits, and nothing is out of order.
+            self.rx.advance_len(len);
+            len
+        } else {
+            self.rx.write(seg.payload)
+        };
         self.rcv_nxt += n;
         self.stats.bytes_received += n as u64;
         self.delay_ack(now, cfg, n, stats);
         stats.predicted_data += 1;
         true
+    }
+
+    /// Copies the payload of a segment that would be in-order data for an
+    /// ESTABLISHED connection to where it would go in the receive ring,
+    /// without making it readable, and returns its sum from the same pass,
+    /// so the checksum is tested before anything acts on the segment and
+    /// header prediction only commits the bytes. Those free bytes hold
+    /// nothing while no out-of-order data is queued, so staging a segment
+    /// that then fails its checksum, or that the general path takes after
+    /// all (it writes the same bytes to the same place), loses nothing.
+    pub fn stage_in_order(&mut self, seg: &Repr<'_>) -> Option<u16> {
+        if self.state != State::Established
+            || seg.syn
+            || seg.seq_number != self.rcv_nxt
+            || !self.ooo.is_empty()
+        {
+            return None;
+        }
+        self.rx.stage_summed(seg.payload)
     }
 
     /// RFC 9293 §3.10.7.4 sixth: "If the URG bit is set, RCV.UP <-
