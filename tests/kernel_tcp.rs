@@ -108,6 +108,7 @@ on_drivers!(
     kernel_client_echoes_10_mb_through_ringstack_tcp_echo,
     ringstack_send_to_a_kernel_tcp_sink,
     ringstack_send_to_a_kernel_echo_server,
+    ringstack_send_marks_every_segment_with_its_dscp,
     a_thousand_concurrent_connections,
     client_killed_mid_transfer_frees_the_connection,
     closed_port_answers_rst,
@@ -325,6 +326,81 @@ fn ringstack_send_to_a_kernel_tcp_sink(drv: &[&str]) {
     assert!(ok, "ringstack send failed:\n{log}");
     assert!(log.contains(&format!("sent {n} bytes")), "{log}");
     assert_eq!(reader.join().unwrap(), n);
+}
+
+/// MUST-48 against a real peer: `ringstack send --dscp 46` marks every
+/// segment it sends, SYN to FIN, as the kernel's nftables sees them arrive.
+fn ringstack_send_marks_every_segment_with_its_dscp(drv: &[&str]) {
+    skip_unless!("ip", "ethtool", "nft");
+    let net = Net::new();
+    let from = STACK_IP.to_string();
+    for cmd in [
+        vec!["nft", "add", "table", "ip", "rsdscp"],
+        vec![
+            "nft",
+            "add",
+            "chain",
+            "ip",
+            "rsdscp",
+            "in",
+            "{ type filter hook prerouting priority -300 ; }",
+        ],
+        vec![
+            "nft", "add", "rule", "ip", "rsdscp", "in", "ip", "saddr", &from, "tcp", "dport",
+            "9001", "ip", "dscp", "ef", "counter",
+        ],
+        vec![
+            "nft", "add", "rule", "ip", "rsdscp", "in", "ip", "saddr", &from, "tcp", "dport",
+            "9001", "counter",
+        ],
+    ] {
+        host::run(&cmd).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let listener = std::net::TcpListener::bind((KERNEL_IP, 9001)).unwrap();
+    let n: u64 = 4 << 20;
+    let reader = std::thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        check_pattern(s, n)
+    });
+    let p = net.ringstack(
+        "send",
+        &[
+            drv,
+            &[
+                &format!("{KERNEL_IP}:9001"),
+                "--bytes",
+                &n.to_string(),
+                "--dscp",
+                "46",
+            ],
+        ]
+        .concat(),
+    );
+    let (log, ok) = p.wait(Duration::from_secs(60));
+    assert!(ok, "ringstack send failed:\n{log}");
+    assert_eq!(reader.join().unwrap(), n);
+    let table = host::run(&["nft", "list", "table", "ip", "rsdscp"]).unwrap();
+    let counts: Vec<u64> = table
+        .split("packets ")
+        .skip(1)
+        .map(|t| t.split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(counts.len(), 2, "{table}");
+    let (ef, all) = (counts[0], counts[1]);
+    // Every data segment at least: 4 MiB in segments of at most 1460.
+    assert!(all as f64 >= n as f64 / 1460.0, "{table}");
+    assert_eq!(ef, all, "segments without DSCP 46:\n{table}");
+    // And the option is refused, not wrapped, above six bits.
+    let p = net.ringstack(
+        "send",
+        &[
+            drv,
+            &[&format!("{KERNEL_IP}:9001"), "--bytes", "1", "--dscp", "64"],
+        ]
+        .concat(),
+    );
+    let (log, ok) = p.wait(Duration::from_secs(20));
+    assert!(!ok && log.contains("64"), "{log}");
 }
 
 /// Bytes the kernel's interface toward ringstack has sent.

@@ -551,7 +551,7 @@ fn syn_cookies_let_a_legit_client_in_during_a_flood() {
             window_scale: Some(7),
             ..Repr::default()
         };
-        net.b.process(net.now, src, B, &syn, &mut |_, _, _| {
+        net.b.process(net.now, src, B, &syn, &mut |_, _, _, _| {
             sent_back += 1;
             true
         });
@@ -573,7 +573,7 @@ fn syn_cookies_let_a_legit_client_in_during_a_flood() {
             Ipv4Addr::new(10, 9, 9, 9),
             B,
             &ack,
-            &mut |_, _, _| true,
+            &mut |_, _, _, _| true,
         );
     }
     assert_eq!(net.b.stats().syn_cookies_ok, 0);
@@ -646,7 +646,7 @@ fn idle_connections_cost_nothing_per_poll() {
     let t = std::time::Instant::now();
     for _ in 0..10_000 {
         net.now += Duration::from_millis(1);
-        net.a.poll(net.now, &mut |_, _, _| panic!("idle"));
+        net.a.poll(net.now, &mut |_, _, _, _| panic!("idle"));
     }
     // Generous even for a debug build on a loaded machine: a scan of 100k
     // connections per poll would take seconds here.

@@ -831,14 +831,15 @@ fn bad_addresses_and_api_misuse_never_panic() {
             syn: true,
             ..r(1, None)
         };
-        raw.tcp.process(raw.now, bad, US, &syn, &mut |_, _, _| {
+        raw.tcp.process(raw.now, bad, US, &syn, &mut |_, _, _, _| {
             out += 1;
             true
         });
-        raw.tcp.process(raw.now, PEER, bad, &syn, &mut |_, _, _| {
-            out += 1;
-            true
-        });
+        raw.tcp
+            .process(raw.now, PEER, bad, &syn, &mut |_, _, _, _| {
+                out += 1;
+                true
+            });
         assert_eq!(out, 0);
     }
     // Closed handles, double close, sends after shutdown, huge sizes.
@@ -1247,4 +1248,86 @@ fn rst_in_active_syn_received_refuses_the_connection() {
     assert_eq!(raw.tcp.state(h), Ok(State::Closed));
     let mut b = [0u8; 4];
     assert_eq!(raw.tcp.recv(h, &mut b), Err(TcpError::ConnectionRefused));
+}
+
+#[test]
+fn dscp_is_carried_by_every_segment_and_can_change_mid_connection() {
+    // MUST-48: "The application layer MUST be able to specify the
+    // Differentiated Services field for segments that are transmitted on a
+    // connection." SHLD-22: "TCP SHOULD pass the current DS field value
+    // unchanged to the IP layer, when it sends segments on the connection."
+    // SHLD-21: "the application SHOULD be able to change the DS field value
+    // during the connection lifetime".
+    let mut raw = Raw::new(base_cfg());
+    let l = raw.tcp.listen(sa(US, 80), 8).unwrap();
+    // A listener's DSCP reaches its SYN-ACK and what it accepts.
+    raw.tcp.set_listener_dscp(l, 46).unwrap();
+    raw.inject(&Repr {
+        syn: true,
+        ..r(1000, None)
+    });
+    let out = raw.take();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].tos, 46 << 2, "SYN-ACK carries EF");
+    let us = out[0].repr().seq_number.0.wrapping_add(1);
+    let them = 1001;
+    raw.inject(&r(them, Some(us)));
+    let h = raw.tcp.accept(l).unwrap();
+    assert_eq!(raw.tcp.dscp(h), Ok(46));
+
+    // Data, then its retransmission after the RTO.
+    raw.tcp.send(h, b"hello").unwrap();
+    raw.poll();
+    let out = raw.take();
+    assert_eq!(data_segs(&out), vec![(us, 5)]);
+    assert!(out.iter().all(|s| s.tos == 0xb8), "{out:?}");
+    raw.advance(Duration::from_secs(2));
+    let out = raw.take();
+    let rtx = data_segs(&out);
+    assert!(
+        !rtx.is_empty() && rtx.iter().all(|&d| d == (us, 5)),
+        "retransmitted: {rtx:?}"
+    );
+    assert!(out.iter().all(|s| s.tos == 0xb8), "retransmission keeps EF");
+
+    // A pure ACK for the peer's data (after the delayed-ACK timer).
+    raw.inject(&Repr {
+        payload: b"abc",
+        ..r(them, Some(us + 5))
+    });
+    raw.advance(Duration::from_millis(600));
+    let out = raw.take();
+    let acks: Vec<_> = out
+        .iter()
+        .filter(|s| s.repr().payload.is_empty() && s.repr().ack_number == Some(seq(them + 3)))
+        .collect();
+    assert!(!acks.is_empty(), "the data was ACKed: {out:?}");
+    assert!(acks.iter().all(|s| s.tos == 0xb8), "pure ACK keeps EF");
+
+    // Changed mid-connection: later segments carry the new value.
+    raw.tcp.set_dscp(h, 10).unwrap();
+    raw.tcp.send(h, b"more").unwrap();
+    raw.poll();
+    let out = raw.take();
+    assert_eq!(data_segs(&out), vec![(us + 5, 4)]);
+    assert!(out.iter().all(|s| s.tos == 10 << 2), "{out:?}");
+
+    // Out of range: refused, nothing changes.
+    assert!(matches!(
+        raw.tcp.set_dscp(h, 64),
+        Err(TcpError::InvalidArgument(_))
+    ));
+    assert!(raw.tcp.set_listener_dscp(l, 200).is_err());
+    assert_eq!(raw.tcp.dscp(h), Ok(10));
+
+    // A RST for a segment that matches no connection has no connection to
+    // take a DSCP from: it goes out as best effort.
+    raw.inject(&Repr {
+        dst_port: 81,
+        ..r(5, Some(6))
+    });
+    let out = raw.take();
+    assert_eq!(out.len(), 1);
+    assert!(out[0].repr().rst);
+    assert_eq!(out[0].tos, 0);
 }

@@ -302,6 +302,7 @@ impl Stack {
                     dst: ip.src_addr,
                     protocol: Protocol::Icmp,
                     ttl: self.iface.ttl,
+                    tos: 0,
                     dont_frag: false,
                 };
                 let mut out = self.out();
@@ -457,7 +458,7 @@ impl Stack {
             ip.dst_addr,
             repr,
             check,
-            &mut |src, dst, seg| out.emit_tcp(now, tx, ttl, src, dst, seg),
+            &mut |src, dst, tos, seg| out.emit_tcp(now, tx, ttl, tos, src, dst, seg),
         );
         if !intact {
             self.stats.tcpw.drop_bad_checksum += 1;

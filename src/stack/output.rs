@@ -22,6 +22,8 @@ pub(crate) struct IpTx {
     pub dst: Ipv4Addr,
     pub protocol: Protocol,
     pub ttl: u8,
+    /// DSCP and ECN byte.
+    pub tos: u8,
     pub dont_frag: bool,
 }
 
@@ -67,7 +69,7 @@ impl Out<'_> {
             protocol: h.protocol,
             payload_len: len,
             ttl: h.ttl,
-            tos: 0,
+            tos: h.tos,
             ident,
             dont_frag: h.dont_frag,
             more_frags: false,
@@ -162,18 +164,20 @@ impl Out<'_> {
     /// Send one TCP segment for the engine. Returns false only when the
     /// device has no TX room (the engine retries at the next poll); a
     /// segment lost to routing or ARP counts as sent, as wire loss would.
+    #[allow(clippy::too_many_arguments)]
     pub fn emit_tcp(
         &mut self,
         now: Instant,
         tx: &mut dyn Transmit,
         ttl: u8,
+        tos: u8,
         src: Ipv4Addr,
         dst: Ipv4Addr,
         seg: &tcpw::Repr<'_>,
     ) -> bool {
-        match self.emit_tcp_direct(now, tx, ttl, src, dst, seg) {
+        match self.emit_tcp_direct(now, tx, ttl, tos, src, dst, seg) {
             Some(sent) => sent,
-            None => self.emit_tcp_layered(now, tx, ttl, src, dst, seg),
+            None => self.emit_tcp_layered(now, tx, ttl, tos, src, dst, seg),
         }
     }
 
@@ -187,11 +191,13 @@ impl Out<'_> {
     /// path leaves them (`tests::direct_tcp_emit_matches_the_layered_path`).
     /// `None`: not the common case, nothing was done or counted.
     #[inline]
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn emit_tcp_direct(
         &mut self,
         now: Instant,
         tx: &mut dyn Transmit,
         ttl: u8,
+        tos: u8,
         src: Ipv4Addr,
         dst: Ipv4Addr,
         seg: &tcpw::Repr<'_>,
@@ -208,13 +214,14 @@ impl Out<'_> {
         let ip_len = ipw::HEADER_LEN + len;
         let frame_len = eth::HEADER_LEN + ip_len;
         const HL: usize = eth::HEADER_LEN + ipw::HEADER_LEN;
-        // Version 4, IHL 5, TOS 0; DF, offset 0 (as `IpTx` with dont_frag).
+        // Version 4, IHL 5, the connection's TOS; DF, offset 0 (as `IpTx`
+        // with dont_frag).
         // The headers are built as values and stored straight into the
         // frame, never staged in an array and copied: reloading fresh
         // narrow stores with wide loads stalls store forwarding, and that
         // cost more per segment than writing the headers.
         let mut words = [
-            0x4500_0000 | ip_len as u32,
+            0x4500_0000 | u32::from(tos) << 16 | ip_len as u32,
             u32::from(ident) << 16 | 0x4000,
             u32::from(ttl) << 24 | u32::from(u8::from(Protocol::Tcp)) << 16,
             u32::from(src),
@@ -253,11 +260,13 @@ impl Out<'_> {
     }
 
     /// `emit_tcp` through the general IP output path.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn emit_tcp_layered(
         &mut self,
         now: Instant,
         tx: &mut dyn Transmit,
         ttl: u8,
+        tos: u8,
         src: Ipv4Addr,
         dst: Ipv4Addr,
         seg: &tcpw::Repr<'_>,
@@ -269,6 +278,7 @@ impl Out<'_> {
             dst,
             protocol: Protocol::Tcp,
             ttl,
+            tos,
             dont_frag: true,
         };
         let r = self.send_ip(now, tx, h, seg.buffer_len(), &mut |b| {
@@ -428,6 +438,7 @@ impl Out<'_> {
             dst: orig.src_addr,
             protocol: Protocol::Icmp,
             ttl: self.iface.ttl,
+            tos: 0,
             dont_frag: false,
         };
         let sent = self.send_ip(now, tx, h, repr.buffer_len(), &mut |b| {
@@ -570,8 +581,8 @@ impl Stack {
             eg: &mut self.eg,
             stats: &mut self.stats,
         };
-        self.tcp.poll(now, &mut |src, dst, seg| {
-            out.emit_tcp(now, tx, ttl, src, dst, seg)
+        self.tcp.poll(now, &mut |src, dst, tos, seg| {
+            out.emit_tcp(now, tx, ttl, tos, src, dst, seg)
         });
         let (iface, arp) = (&self.iface, &mut self.eg.arp);
         self.tcp.take_negative_advice(&mut |peer| {
@@ -605,6 +616,7 @@ impl Stack {
                     dst: *dst.ip(),
                     protocol: Protocol::Udp,
                     ttl: sock.ttl,
+                    tos: 0,
                     dont_frag: sock.dont_frag,
                 };
                 let udp = udpw::Repr {
@@ -656,6 +668,7 @@ impl Stack {
                     dst: req.dst,
                     protocol: Protocol::Icmp,
                     ttl: out.iface.ttl,
+                    tos: 0,
                     dont_frag: req.dont_frag,
                 };
                 let ident = sock.ident;

@@ -1159,7 +1159,8 @@ fn tcp_segments(payload: &[u8]) -> Vec<(u8, crate::tcp::wire::Repr<'_>)> {
 /// The one-pass TCP output (`Out::emit_tcp_direct`) must leave exactly
 /// what the layered path (`send_ip` → `send_packet` → `transmit_frame`)
 /// leaves: the same frames byte for byte, the same IP identification
-/// sequence and the same counters, including when the device is full.
+/// sequence and the same counters, including when the device is full,
+/// whatever TOS byte the connection asks for.
 #[test]
 fn direct_tcp_emit_matches_the_layered_path() {
     let payload: Vec<u8> = (0..1460u32).map(|i| (i * 7 + 3) as u8).collect();
@@ -1179,20 +1180,26 @@ fn direct_tcp_emit_matches_the_layered_path() {
             } else {
                 log.limit = None;
             }
+            // Every segment a different DSCP: both paths must carry it.
+            let tos = (i as u8).wrapping_mul(0x2c) & 0xfc;
             let mut o = s.out();
             let sent = if k == 0 {
-                o.emit_tcp_layered(now, &mut log, *ttl, OUR_IP, PEER_IP, seg)
+                o.emit_tcp_layered(now, &mut log, *ttl, tos, OUR_IP, PEER_IP, seg)
             } else {
-                let direct = o.emit_tcp_direct(now, &mut log, *ttl, OUR_IP, PEER_IP, seg);
+                let direct = o.emit_tcp_direct(now, &mut log, *ttl, tos, OUR_IP, PEER_IP, seg);
                 assert!(
                     i == 0 || direct.is_some(),
                     "segment {i} left the direct path"
                 );
                 direct.unwrap_or_else(|| {
-                    o.emit_tcp_layered(now, &mut log, *ttl, OUR_IP, PEER_IP, seg)
+                    o.emit_tcp_layered(now, &mut log, *ttl, tos, OUR_IP, PEER_IP, seg)
                 })
             };
             assert_eq!(sent, i != 5, "segment {i}: sent or refused for room");
+            if sent {
+                let f = log.frames.last().unwrap();
+                assert_eq!(f[eth::HEADER_LEN + 1], tos, "segment {i}: TOS on the wire");
+            }
         }
         *out_frames = log.frames;
         stats.push(s.stats().clone());
@@ -1228,7 +1235,7 @@ fn direct_tcp_emit_declines_what_it_cannot_frame() {
     let before = (s.stats().clone(), s.eg.next_ident);
     assert_eq!(
         s.out()
-            .emit_tcp_direct(now, &mut log, 64, OUR_IP, PEER_IP, &seg),
+            .emit_tcp_direct(now, &mut log, 64, 0, OUR_IP, PEER_IP, &seg),
         None
     );
     assert_eq!((s.stats().clone(), s.eg.next_ident), before);
@@ -1236,34 +1243,34 @@ fn direct_tcp_emit_declines_what_it_cannot_frame() {
     let (mut s, mut d) = (stack(), QueueDev::default());
     learn_peer(&mut s, &mut d);
     s.out()
-        .emit_tcp_layered(now, &mut log, 64, OUR_IP, PEER_IP, &seg);
+        .emit_tcp_layered(now, &mut log, 64, 0, OUR_IP, PEER_IP, &seg);
     let before = (s.stats().clone(), s.eg.next_ident);
     let bcast = Ipv4Addr::new(198, 18, 0, 255);
     assert_eq!(
         s.out()
-            .emit_tcp_direct(now, &mut log, 64, OUR_IP, bcast, &seg),
+            .emit_tcp_direct(now, &mut log, 64, 0, OUR_IP, bcast, &seg),
         None
     );
     assert_eq!(
         s.out()
-            .emit_tcp_direct(now, &mut log, 64, OUR_IP, PEER_IP, &big),
+            .emit_tcp_direct(now, &mut log, 64, 0, OUR_IP, PEER_IP, &big),
         None
     );
     assert_eq!((s.stats().clone(), s.eg.next_ident), before);
     assert!(s
         .out()
-        .emit_tcp_direct(now, &mut log, 64, OUR_IP, PEER_IP, &seg)
+        .emit_tcp_direct(now, &mut log, 64, 0, OUR_IP, PEER_IP, &seg)
         .is_some());
     let mut c = config();
     c.vlan = Some(7);
     let mut s = Stack::new(c).unwrap();
     s.eg.arp.learn(now, PEER_IP, PEER_MAC, true);
     s.out()
-        .emit_tcp_layered(now, &mut log, 64, OUR_IP, PEER_IP, &seg);
+        .emit_tcp_layered(now, &mut log, 64, 0, OUR_IP, PEER_IP, &seg);
     assert_eq!(s.eg.arp.cached(now, PEER_IP), Some(PEER_MAC));
     assert_eq!(
         s.out()
-            .emit_tcp_direct(now, &mut log, 64, OUR_IP, PEER_IP, &seg),
+            .emit_tcp_direct(now, &mut log, 64, 0, OUR_IP, PEER_IP, &seg),
         None
     );
 }
@@ -1312,7 +1319,7 @@ fn direct_tcp_emit_follows_a_gateway_change() {
     };
     let mut log = TxLog::default();
     let mut send = |s: &mut Stack| {
-        assert!(s.out().emit_tcp(now, &mut log, 64, OUR_IP, far, &seg));
+        assert!(s.out().emit_tcp(now, &mut log, 64, 0, OUR_IP, far, &seg));
         MacAddr(log.frames.last().unwrap()[..6].try_into().unwrap())
     };
     s.set_gateway(Some(gw1.0)).unwrap();
@@ -1324,7 +1331,7 @@ fn direct_tcp_emit_follows_a_gateway_change() {
     // Without a gateway the far address has no route: nothing is sent.
     s.set_gateway(None).unwrap();
     let before = log.frames.len();
-    assert!(s.out().emit_tcp(now, &mut log, 64, OUR_IP, far, &seg));
+    assert!(s.out().emit_tcp(now, &mut log, 64, 0, OUR_IP, far, &seg));
     assert_eq!(log.frames.len(), before);
     assert_eq!(s.stats().tcpw.tx_dropped, 1);
 }

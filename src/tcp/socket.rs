@@ -62,6 +62,8 @@ struct Listener {
     queue: VecDeque<ConnHandle>,
     half_open: usize,
     last_cookie: Option<Instant>,
+    /// TOS byte (DSCP << 2) of SYN-ACKs and of the connections accepted here.
+    tos: u8,
 }
 
 #[derive(Debug)]
@@ -501,6 +503,7 @@ impl Tcp {
             queue: VecDeque::new(),
             half_open: 0,
             last_cookie: None,
+            tos: 0,
         };
         let slot = match self.listeners.iter().position(|s| s.l.is_none()) {
             Some(i) => {
@@ -787,6 +790,31 @@ impl Tcp {
         Ok(())
     }
 
+    /// MUST-48, SHLD-21, SHLD-22: the Differentiated Services codepoint
+    /// (RFC 2474, 0..=63) of every segment the connection sends from now on,
+    /// data, retransmissions and pure ACKs alike, and settable at any time
+    /// (like `IP_TOS`). The ECN bits stay zero: ringstack does not negotiate
+    /// ECN. A value above 63 is `InvalidArgument` and changes nothing.
+    pub fn set_dscp(&mut self, h: ConnHandle, dscp: u8) -> Result<(), TcpError> {
+        let tos = dscp_to_tos(dscp)?;
+        self.app_mut(h)?.tos = tos;
+        Ok(())
+    }
+
+    /// The connection's DSCP (what [`Tcp::set_dscp`] set, or what it
+    /// inherited from its listener).
+    pub fn dscp(&self, h: ConnHandle) -> Result<u8, TcpError> {
+        Ok(self.app(h)?.tos >> 2)
+    }
+
+    /// The DSCP of a listener's SYN-ACKs (cookie ones included) and the
+    /// starting DSCP of every connection it accepts from now on.
+    pub fn set_listener_dscp(&mut self, l: ListenHandle, dscp: u8) -> Result<(), TcpError> {
+        let tos = dscp_to_tos(dscp)?;
+        self.listener_mut(l).ok_or(TcpError::InvalidHandle)?.tos = tos;
+        Ok(())
+    }
+
     /// Picks the connection's congestion controller (Linux's
     /// TCP_CONGESTION). Before the handshake completes it only chooses the
     /// algorithm; on a live connection the new controller starts from the
@@ -1056,7 +1084,7 @@ impl Tcp {
             return;
         }
         let repr = reset_for(seg);
-        if emit(*local.ip(), *remote.ip(), &repr) {
+        if emit(*local.ip(), *remote.ip(), 0, &repr) {
             self.stats.out_segs += 1;
             self.stats.out_rsts += 1;
         }
@@ -1110,7 +1138,7 @@ impl Tcp {
             }
             self.stats.drop(|s| &mut s.drop_listen);
             let repr = reset_for(seg);
-            if emit(*local.ip(), *remote.ip(), &repr) {
+            if emit(*local.ip(), *remote.ip(), 0, &repr) {
                 self.stats.out_segs += 1;
                 self.stats.out_rsts += 1;
             }
@@ -1137,7 +1165,8 @@ impl Tcp {
                 if let Some(l) = self.listener_mut(lh) {
                     l.last_cookie = Some(now);
                 }
-                self.send_cookie(now, local, remote, seg, emit);
+                let tos = self.listener_mut(lh).map_or(0, |l| l.tos);
+                self.send_cookie(now, local, remote, seg, tos, emit);
             } else {
                 self.stats.syn_queue_full_drops += 1;
                 self.stats.drop(|s| &mut s.drop_listen);
@@ -1165,6 +1194,7 @@ impl Tcp {
             self.ts_offset(local, remote),
         );
         tcb.listener = Some(lh);
+        tcb.tos = self.listener_mut(lh).map_or(0, |l| l.tos);
         tcb.accept_syn(now, &self.config, seg);
         tcb.counted_half_open = true;
         if let Some(l) = self.listener_mut(lh) {
@@ -1202,12 +1232,14 @@ impl Tcp {
     /// 3 bits of MSS index, 24 bits of keyed hash over the 4-tuple, the
     /// peer's ISN and the tick. Window scale and SACK ride in the low bits of
     /// our TSval when the peer offered timestamps (as Linux does).
+    #[allow(clippy::too_many_arguments)]
     fn send_cookie(
         &mut self,
         now: Instant,
         local: SocketAddrV4,
         remote: SocketAddrV4,
         seg: &Repr<'_>,
+        tos: u8,
         emit: &mut Emit<'_>,
     ) {
         let peer_mss = seg.max_seg_size.unwrap_or(536);
@@ -1250,7 +1282,7 @@ impl Tcp {
             timestamp,
             ..Repr::default()
         };
-        if emit(*local.ip(), *remote.ip(), &repr) {
+        if emit(*local.ip(), *remote.ip(), tos, &repr) {
             self.stats.out_segs += 1;
             self.stats.syn_cookies_sent += 1;
         }
@@ -1320,6 +1352,7 @@ impl Tcp {
             self.ts_offset(local, remote),
         );
         tcb.listener = Some(lh);
+        tcb.tos = self.listener_mut(lh).map_or(0, |l| l.tos);
         tcb.init_from_cookie(now, &self.config, seg, p);
         let h = self.insert(tcb);
         self.stats.passive_opens += 1;
@@ -1500,4 +1533,12 @@ impl TcpConfig {
     fn clone_light(&self) -> TcpConfig {
         self.clone()
     }
+}
+
+/// A DSCP (six bits) as the TOS byte it occupies, ECN bits zero.
+fn dscp_to_tos(dscp: u8) -> Result<u8, TcpError> {
+    if dscp > 63 {
+        return Err(TcpError::InvalidArgument("a DSCP is six bits: 0 to 63"));
+    }
+    Ok(dscp << 2)
 }

@@ -25,8 +25,10 @@ use super::types::{ConnStats, ListenHandle, State, TcpError};
 use super::wire::{header_len_for, Repr, MAX_SACK_BLOCKS};
 use crate::time::{Duration, Instant};
 
-/// What the table hands every emission to.
-pub type Emit<'e> = dyn FnMut(Ipv4Addr, Ipv4Addr, &Repr<'_>) -> bool + 'e;
+/// What the table hands every emission to: source and destination address,
+/// the IPv4 TOS byte (the connection's DSCP in the top six bits, MUST-48 and
+/// SHLD-22; ECN bits zero) and the segment.
+pub type Emit<'e> = dyn FnMut(Ipv4Addr, Ipv4Addr, u8, &Repr<'_>) -> bool + 'e;
 
 /// RFC 9293 §3.7.1: "If an MSS Option is not received at connection setup,
 /// TCP implementations MUST assume a default send MSS of 536 (576 - 40) for
@@ -247,6 +249,9 @@ pub struct Tcb {
     challenge_count: u32,
 
     pub nodelay: bool,
+    /// The IPv4 TOS byte every segment of this connection carries: the
+    /// application's DSCP shifted into the top six bits (RFC 2474), ECN 0.
+    pub tos: u8,
     pub error: Option<TcpError>,
     pub soft_error: Option<TcpError>,
     pub stats: ConnStats,
@@ -383,6 +388,7 @@ impl Tcb {
             challenge_window: now,
             challenge_count: 0,
             nodelay: !cfg.nagle,
+            tos: 0,
             error: None,
             soft_error: None,
             stats: ConnStats::default(),
@@ -776,7 +782,7 @@ impl Tcb {
 
     /// Emits a segment without payload from this connection.
     fn emit_ctl(&mut self, emit: &mut Emit<'_>, repr: &Repr<'_>, stats: &mut TcpStats) -> bool {
-        let ok = emit(*self.local.ip(), *self.remote.ip(), repr);
+        let ok = emit(*self.local.ip(), *self.remote.ip(), self.tos, repr);
         if ok {
             stats.out_segs += 1;
             self.stats.segs_out += 1;
@@ -2867,7 +2873,7 @@ impl Tcb {
             payload,
             ..c.base
         };
-        let ok = emit(*self.local.ip(), *self.remote.ip(), &repr);
+        let ok = emit(*self.local.ip(), *self.remote.ip(), self.tos, &repr);
         if !ok {
             return false;
         }

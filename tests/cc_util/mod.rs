@@ -249,13 +249,13 @@ pub fn run(sc: &Scenario) -> Outcome {
             }
         }
 
-        a.poll(now, &mut |s, d, r| {
+        a.poll(now, &mut |s, d, _, r| {
             let mut bytes = vec![0; r.buffer_len()];
             r.emit(&mut Packet::new_unchecked(&mut bytes[..]), s, d);
             out.push((s, d, bytes));
             true
         });
-        b.poll(now, &mut |s, d, r| {
+        b.poll(now, &mut |s, d, _, r| {
             let mut bytes = vec![0; r.buffer_len()];
             r.emit(&mut Packet::new_unchecked(&mut bytes[..]), s, d);
             out.push((s, d, bytes));
@@ -364,7 +364,7 @@ pub fn run(sc: &Scenario) -> Outcome {
                 }
             }
             let tcp = if w.dst == RECEIVER { &mut b } else { &mut a };
-            tcp.process(now, w.src, w.dst, &r, &mut |s, d, r| {
+            tcp.process(now, w.src, w.dst, &r, &mut |s, d, _, r| {
                 let mut bytes = vec![0; r.buffer_len()];
                 r.emit(&mut Packet::new_unchecked(&mut bytes[..]), s, d);
                 out.push((s, d, bytes));

@@ -33,14 +33,26 @@ impl XorShift {
 pub struct Seg {
     pub src: Ipv4Addr,
     pub dst: Ipv4Addr,
+    /// The IPv4 TOS byte the engine asked for (0 for injected segments).
+    pub tos: u8,
     pub bytes: Vec<u8>,
 }
 
 impl Seg {
     pub fn new(src: Ipv4Addr, dst: Ipv4Addr, r: &Repr<'_>) -> Seg {
+        Seg::with_tos(src, dst, 0, r)
+    }
+
+    /// What the engine emitted, with the TOS byte it handed over.
+    pub fn with_tos(src: Ipv4Addr, dst: Ipv4Addr, tos: u8, r: &Repr<'_>) -> Seg {
         let mut bytes = vec![0; r.buffer_len()];
         r.emit(&mut Packet::new_unchecked(&mut bytes[..]), src, dst);
-        Seg { src, dst, bytes }
+        Seg {
+            src,
+            dst,
+            tos,
+            bytes,
+        }
     }
     pub fn repr(&self) -> Repr<'_> {
         let p = Packet::new_checked(&self.bytes[..]).expect("our own segment");
@@ -158,12 +170,12 @@ impl Net {
     fn poll_both(&mut self) {
         let now = self.now;
         let mut out = Vec::new();
-        self.a.poll(now, &mut |s, d, r| {
-            out.push(Seg::new(s, d, r));
+        self.a.poll(now, &mut |s, d, tos, r| {
+            out.push(Seg::with_tos(s, d, tos, r));
             true
         });
-        self.b.poll(now, &mut |s, d, r| {
-            out.push(Seg::new(s, d, r));
+        self.b.poll(now, &mut |s, d, tos, r| {
+            out.push(Seg::with_tos(s, d, tos, r));
             true
         });
         for s in out {
@@ -194,11 +206,17 @@ impl Net {
             } else {
                 &mut self.b
             };
-            let intact =
-                tcp.process_unverified(self.now, seg.src, seg.dst, &r, check, &mut |s, d, r| {
-                    out.push(Seg::new(s, d, r));
+            let intact = tcp.process_unverified(
+                self.now,
+                seg.src,
+                seg.dst,
+                &r,
+                check,
+                &mut |s, d, tos, r| {
+                    out.push(Seg::with_tos(s, d, tos, r));
                     true
-                });
+                },
+            );
             self.delivered += u64::from(intact);
         }
         for s in out {
@@ -298,16 +316,17 @@ impl Raw {
         let p = Packet::new_checked(&seg.bytes[..]).unwrap();
         let r = Repr::parse(&p, PEER, US).unwrap();
         let out = &mut self.out;
-        self.tcp.process(self.now, PEER, US, &r, &mut |s, d, r| {
-            out.push(Seg::new(s, d, r));
-            true
-        });
+        self.tcp
+            .process(self.now, PEER, US, &r, &mut |s, d, tos, r| {
+                out.push(Seg::with_tos(s, d, tos, r));
+                true
+            });
     }
 
     pub fn poll(&mut self) {
         let out = &mut self.out;
-        self.tcp.poll(self.now, &mut |s, d, r| {
-            out.push(Seg::new(s, d, r));
+        self.tcp.poll(self.now, &mut |s, d, tos, r| {
+            out.push(Seg::with_tos(s, d, tos, r));
             true
         });
     }

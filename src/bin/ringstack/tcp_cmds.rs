@@ -39,6 +39,10 @@ pub struct SendArgs {
     /// Give up after this many seconds without progress.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
+    /// Differentiated Services codepoint (0-63) for every segment of the
+    /// connection, the SYN included, e.g. 8 (CS1) to mark bulk traffic.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=63))]
+    dscp: Option<u8>,
 }
 
 fn connect(stack: &mut Stack, now: Instant, dst: SocketAddrV4) -> Result<ConnHandle> {
@@ -211,6 +215,10 @@ pub fn send(a: SendArgs) -> Result<i32> {
     let (mut dev, mut stack) = bring_up(&a.net)?;
     let now = dev::monotonic_now();
     let h = connect(&mut stack, now, a.dst)?;
+    if let Some(d) = a.dscp {
+        // Before the first poll, so the SYN carries it too.
+        stack.tcp().set_dscp(h, d)?;
+    }
     let (mut queued, mut shut) = (0u64, false);
     let mut sink = vec![0u8; 64 * 1024];
     let timeout = Duration::from_secs(a.timeout);
