@@ -1331,3 +1331,100 @@ fn dscp_is_carried_by_every_segment_and_can_change_mid_connection() {
     assert!(out[0].repr().rst);
     assert_eq!(out[0].tos, 0);
 }
+
+#[test]
+fn data_is_retransmitted_for_more_than_100_seconds_before_the_abort() {
+    // SHLD-11: "R2 SHOULD correspond to at least 100 seconds." With the
+    // defaults (15 retransmissions, RTO from 200 ms doubling to 60 s) an
+    // unanswered segment keeps being retransmitted past 100 s; then the
+    // connection is aborted with `TimedOut` (MUST-20), not left hanging.
+    let mut c = establish(TcpConfig::default());
+    c.raw.tcp.send(c.h, b"never acknowledged").unwrap();
+    c.raw.poll();
+    assert_eq!(data_segs(&c.raw.take()), vec![(c.us, 18)]);
+    let mut sends = 0;
+    for _ in 0..100 {
+        c.raw.advance(Duration::from_secs(1));
+        sends += data_segs(&c.raw.take()).len();
+        assert_eq!(c.raw.tcp.state(c.h), Ok(State::Established));
+    }
+    assert!(sends >= 8, "{sends} retransmissions in 100 s");
+    c.raw.advance(Duration::from_secs(1200));
+    assert_eq!(c.raw.tcp.state(c.h), Ok(State::Closed));
+    let mut b = [0u8; 1];
+    assert_eq!(c.raw.tcp.recv(c.h, &mut b), Err(TcpError::TimedOut));
+}
+
+#[test]
+fn keepalive_never_probes_while_data_is_outstanding() {
+    // MUST-26: "Keep-alive packets MUST only be sent when no sent data is
+    // outstanding, and no data or acknowledgment packets have been
+    // received for the connection within an interval." With data
+    // unacknowledged only retransmissions of it go out, never a probe at
+    // SND.NXT-1 (SHLD-12's form) or SND.UNA-1.
+    let mut cfg = base_cfg();
+    cfg.data_retries = 30;
+    let mut c = establish(cfg);
+    c.raw
+        .tcp
+        .set_keepalive(
+            c.h,
+            Some(Keepalive {
+                idle: Duration::from_secs(1),
+                interval: Duration::from_secs(1),
+                probes: 3,
+            }),
+        )
+        .unwrap();
+    c.raw.tcp.send(c.h, b"x").unwrap();
+    c.raw.advance(Duration::from_secs(30));
+    let out = c.raw.take();
+    assert!(!out.is_empty());
+    for s in &out {
+        let r = s.repr();
+        assert_eq!(
+            (r.seq_number, r.payload.len()),
+            (seq(c.us), 1),
+            "only the data, retransmitted: {out:?}"
+        );
+    }
+    // Keepalive's own abort (3 unanswered probes) never fired either.
+    assert_eq!(c.raw.tcp.state(c.h), Ok(State::Established));
+    // Once the data is acknowledged and the line is quiet, probes start.
+    c.raw.inject(&r(c.them, Some(c.us + 1)));
+    c.raw.take();
+    c.raw.advance(Duration::from_millis(1500));
+    let out = c.raw.take();
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].repr().seq_number, seq(c.us));
+    assert!(out[0].repr().payload.is_empty());
+}
+
+#[test]
+fn a_new_passive_open_leaves_live_connections_alone() {
+    // MUST-41: a passive OPEN "MUST NOT" disturb existing connections: it
+    // either creates a new LISTEN record or fails. A second listen on the
+    // connection's own port fails; one on another port succeeds; the
+    // established connection moves data both ways after both.
+    let mut c = establish(base_cfg());
+    assert!(
+        c.raw.tcp.listen(sa(US, 80), 8).is_err(),
+        "port 80 listens already"
+    );
+    let other = c.raw.tcp.listen(sa(US, 8080), 8).unwrap();
+    assert_eq!(c.raw.tcp.state(c.h), Ok(State::Established));
+    c.raw.tcp.set_nodelay(c.h, true).unwrap();
+    c.raw.tcp.send(c.h, b"still here").unwrap();
+    c.raw.poll();
+    assert_eq!(data_segs(&c.raw.take()), vec![(c.us, 10)]);
+    c.raw.inject(&Repr {
+        payload: b"me too",
+        ..r(c.them, Some(c.us + 10))
+    });
+    let mut b = [0u8; 16];
+    assert_eq!(c.raw.tcp.recv(c.h, &mut b), Ok(6));
+    assert_eq!(&b[..6], b"me too");
+    // Closing the new listener does not touch the connection either.
+    c.raw.tcp.close_listener(other).unwrap();
+    assert_eq!(c.raw.tcp.state(c.h), Ok(State::Established));
+}
