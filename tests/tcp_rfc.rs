@@ -1428,3 +1428,72 @@ fn a_new_passive_open_leaves_live_connections_alone() {
     c.raw.tcp.close_listener(other).unwrap();
     assert_eq!(c.raw.tcp.state(c.h), Ok(State::Established));
 }
+
+#[test]
+fn a_window_shrunk_to_zero_below_sent_data_is_probed_and_never_aborts() {
+    // MUST-34: the sender "MUST be robust against window shrinking, which
+    // may cause the 'usable window' to become negative". MUST-35: "If this
+    // happens, the sender SHOULD NOT send new data, but SHOULD retransmit
+    // normally the old unacknowledged data between SND.UNA and SND.UNA+SND.WND.
+    // The sender MAY also retransmit old data beyond SND.UNA+SND.WND, but
+    // SHOULD NOT time out the connection if data beyond the right window
+    // edge is not acknowledged" (SHLD-17); a zero window falls back to
+    // probing. The peer shrinks the window to zero with 2000 bytes sent
+    // beyond it and answers every segment for 20 minutes, far past R2.
+    let mut c = establish(base_cfg());
+    c.raw.tcp.set_nodelay(c.h, true).unwrap();
+    let data: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
+    assert_eq!(c.raw.tcp.send(c.h, &data), Ok(3000));
+    c.raw.poll();
+    let sent: usize = data_segs(&c.raw.take()).iter().map(|d| d.1).sum();
+    assert_eq!(sent, 3000);
+    let shrink = Repr {
+        window_len: 0,
+        ..r(c.them, Some(c.us + 1000))
+    };
+    c.raw.inject(&shrink);
+    let mut answered = 0;
+    for _ in 0..1200 {
+        c.raw.advance(Duration::from_secs(1));
+        let out = c.raw.take();
+        for s in &out {
+            let r = s.repr();
+            // Nothing new: every byte sent lies in what went out before.
+            assert!(
+                (r.seq_number.0.wrapping_sub(c.us) as usize) + r.payload.len() <= 3000,
+                "new data into a zero window: {r:?}"
+            );
+        }
+        if !out.is_empty() {
+            c.raw.inject(&shrink);
+            answered += 1;
+        }
+        assert_eq!(
+            c.raw.tcp.state(c.h),
+            Ok(State::Established),
+            "after {answered} answers"
+        );
+    }
+    assert!(
+        answered >= 10,
+        "the zero window was probed {answered} times in 20 minutes"
+    );
+    // The window opens: the 2000 bytes beyond the old edge go (again).
+    c.raw.inject(&r(c.them, Some(c.us + 1000)));
+    let mut got = 0;
+    for _ in 0..200 {
+        c.raw.advance(Duration::from_millis(100));
+        for (s, n) in data_segs(&c.raw.take()) {
+            let end = s.wrapping_sub(c.us) as usize + n;
+            got = got.max(end);
+            c.raw.inject(&r(c.them, Some(c.us + end as u32)));
+        }
+        if got == 3000 {
+            break;
+        }
+    }
+    assert_eq!(got, 3000, "everything acknowledged once the window opened");
+    assert_eq!(c.raw.tcp.state(c.h), Ok(State::Established));
+    let st = c.raw.tcp.conn_stats(c.h).unwrap();
+    assert_eq!(st.bytes_acked, 3000, "{st:?}");
+}
