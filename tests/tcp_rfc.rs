@@ -1497,3 +1497,36 @@ fn a_window_shrunk_to_zero_below_sent_data_is_probed_and_never_aborts() {
     let st = c.raw.tcp.conn_stats(c.h).unwrap();
     assert_eq!(st.bytes_acked, 3000, "{st:?}");
 }
+
+#[test]
+fn soft_error_reports_can_be_switched_off() {
+    // SHLD-20: "the application SHOULD be able to disable" the reporting of
+    // soft errors (MUST-47); they still decide what a later timeout says.
+    let mut c = establish(base_cfg());
+    c.raw.tcp.send(c.h, b"data").unwrap();
+    c.raw.poll();
+    c.raw.take();
+    let (l, p) = (sa(US, 80), sa(PEER, PPORT));
+    c.raw.tcp.set_soft_error_reports(c.h, false).unwrap();
+    c.raw
+        .tcp
+        .icmp_error(c.raw.now, l, p, seq(c.us), IcmpErrorKind::NetUnreachable);
+    assert_eq!(c.raw.tcp.stats().icmp_soft_errors, 1, "the error arrived");
+    let r = c.raw.tcp.readiness(c.h).unwrap();
+    assert_eq!(r.error, None, "reports are off");
+    assert!(r.writable);
+    // Back on: the recorded report shows.
+    c.raw.tcp.set_soft_error_reports(c.h, true).unwrap();
+    assert_eq!(
+        c.raw.tcp.readiness(c.h).unwrap().error,
+        Some(TcpError::NetUnreachable)
+    );
+    // Off again, and R2 runs out: the abort still names the ICMP cause.
+    c.raw.tcp.set_soft_error_reports(c.h, false).unwrap();
+    c.raw.advance(Duration::from_secs(3600));
+    assert_eq!(c.raw.tcp.state(c.h), Ok(State::Closed));
+    assert_eq!(
+        c.raw.tcp.readiness(c.h).unwrap().error,
+        Some(TcpError::NetUnreachable)
+    );
+}

@@ -790,6 +790,16 @@ impl Tcp {
         Ok(())
     }
 
+    /// SHLD-20: with `false`, soft errors (ICMP reports, MUST-47, and R1's
+    /// `ExcessiveRetransmissions`, SHLD-9) no longer show in
+    /// `readiness().error`. They are still recorded: one that explains a
+    /// later timeout is still the error that abort reports, and turning
+    /// reports back on shows the latest. On by default.
+    pub fn set_soft_error_reports(&mut self, h: ConnHandle, on: bool) -> Result<(), TcpError> {
+        self.app_mut(h)?.soft_reports = on;
+        Ok(())
+    }
+
     /// MUST-48, SHLD-21, SHLD-22: the Differentiated Services codepoint
     /// (RFC 2474, 0..=63) of every segment the connection sends from now on,
     /// data, retransmissions and pure ACKs alike, and settable at any time
@@ -893,7 +903,7 @@ impl Tcp {
                 && t.tx_free() > 0
                 && t.error.is_none(),
             closed: matches!(t.state, State::Closed | State::TimeWait) || eof,
-            error: t.error.or(t.soft_error),
+            error: t.error.or(t.soft_error.filter(|_| t.soft_reports)),
             urgent: t.urgent_pending().is_some(),
         })
     }

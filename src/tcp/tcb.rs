@@ -254,6 +254,8 @@ pub struct Tcb {
     pub tos: u8,
     pub error: Option<TcpError>,
     pub soft_error: Option<TcpError>,
+    /// SHLD-20: whether `soft_error` is shown to the application.
+    pub soft_reports: bool,
     pub stats: ConnStats,
 }
 
@@ -391,6 +393,7 @@ impl Tcb {
             tos: 0,
             error: None,
             soft_error: None,
+            soft_reports: true,
             stats: ConnStats::default(),
         }
     }
