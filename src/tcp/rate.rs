@@ -11,6 +11,16 @@
 //! exactly [SND.UNA, SND.MAX): a retransmission updates the records it
 //! covers instead of adding any, so their number is bounded by what is in
 //! flight, and a connection with nothing in flight holds none.
+//!
+//! A burst of equal segments sent at one instant shares one record, as a
+//! TSO super-packet shares one skb in Linux: every field but the in-flight
+//! count is the same for all of them, and that one grows by a segment per
+//! segment. The record remembers the segment size, and every operation that
+//! must see single segments (a SACK block, a loss edge, a resend) first
+//! splits it on the segment grid, which is anchored at the record's end (a
+//! partial ACK trims only the front). So the answers are exactly those of
+//! one record per segment -- a test holds the two side by side -- while a
+//! bulk flow's ACK walks one record instead of dozens.
 
 use std::collections::VecDeque;
 
@@ -34,6 +44,36 @@ struct SendRecord {
     retransmitted: bool,
     sacked: bool,
     lost: bool,
+    /// The size of each segment the record covers; its segment boundaries
+    /// are `end - k * seg`.
+    seg: u32,
+}
+
+impl SendRecord {
+    /// The record cut to end at `end` (a boundary inside it), with the
+    /// in-flight count its last segment left with.
+    fn head(&self, end: SeqNumber) -> SendRecord {
+        SendRecord {
+            end,
+            tx_in_flight: self.tx_in_flight - (self.end - end),
+            ..*self
+        }
+    }
+
+    /// The segment boundary nearest `x` inside (start, end), rounding up
+    /// or down; None if there is none, or if `x` is already at an edge.
+    fn boundary(&self, x: SeqNumber, up: bool) -> Option<SeqNumber> {
+        if x <= self.start || x >= self.end {
+            return None;
+        }
+        let seg = self.seg as usize;
+        let back = self.end - x;
+        // Boundaries are end - k*seg: rounding x up means fewer segments
+        // back from the end, rounding down more.
+        let k = if up { back / seg } else { back.div_ceil(seg) };
+        let b = self.end - k * seg;
+        (b > self.start && b < self.end).then_some(b)
+    }
 }
 
 /// The state the draft keeps per connection (C.delivered, C.lost, ...).
@@ -56,6 +96,10 @@ pub struct RateSampler {
     /// recently sent segment known delivered, and its RTT.
     rack_xmit: Option<Instant>,
     rack_rtt: Duration,
+    /// One record per segment, as before records were shared: the model
+    /// the shared records are tested against.
+    #[cfg(test)]
+    unshared: bool,
 }
 
 /// What [`RateSampler::rack_lost_retransmissions`] found.
@@ -135,6 +179,29 @@ impl RateSampler {
             self.first_sent_time = Some(now);
             self.delivered_time = Some(now);
         }
+        let len = end - seq;
+        let shareable = !self.unshared();
+        // The next segment of a burst: checked before anything is built,
+        // as it is most of a bulk sender's calls.
+        if let Some(last) = self.recs.back_mut() {
+            if seq == last.end
+                && !rtx
+                && last.seg as usize == len
+                && last.sent == now
+                && last.tx_in_flight == in_flight
+                && last.delivered == self.delivered
+                && last.lost_at_send == self.lost
+                && last.app_limited == (self.app_limited_until != 0)
+                && Some(last.delivered_time) == self.delivered_time
+                && Some(last.first_sent_time) == self.first_sent_time
+                && !(last.retransmitted || last.sacked || last.lost)
+                && shareable
+            {
+                last.end = end;
+                last.tx_in_flight += len;
+                return;
+            }
+        }
         let fresh = SendRecord {
             start: seq,
             end,
@@ -148,28 +215,30 @@ impl RateSampler {
             retransmitted: rtx,
             sacked: false,
             lost: false,
+            seg: (end - seq) as u32,
         };
-        let last_end = self.recs.back().map(|r| r.end);
-        if last_end.is_none_or(|e| seq >= e) {
+        if self.recs.back().is_none_or(|last| seq >= last.end) {
             self.recs.push_back(fresh);
             return;
         }
-        // A resend: refresh the send state of every record it overlaps.
-        let first = self.recs.partition_point(|r| r.end <= seq);
-        for r in self.recs.range_mut(first..) {
-            if r.start >= end {
-                break;
+        // A resend: refresh the send state of every segment it overlaps,
+        // each its own record from now on.
+        self.split(seq, false);
+        self.split(end, true);
+        let mut i = self.recs.partition_point(|r| r.end <= seq);
+        while i < self.recs.len() && self.recs[i].start < end {
+            self.split_first(i);
+            let r = &mut self.recs[i];
+            if !r.sacked {
+                *r = SendRecord {
+                    start: r.start,
+                    end: r.end,
+                    seg: r.seg,
+                    retransmitted: true,
+                    ..fresh
+                };
             }
-            if r.sacked {
-                continue;
-            }
-            let (start, stop) = (r.start, r.end);
-            *r = SendRecord {
-                start,
-                end: stop,
-                retransmitted: true,
-                ..fresh
-            };
+            i += 1;
         }
         if end > self.recs.back().map_or(end, |r| r.end) {
             // The resend reached past SND.MAX (a larger segment after the
@@ -178,8 +247,43 @@ impl RateSampler {
             self.recs.push_back(SendRecord {
                 start,
                 retransmitted: false,
+                seg: (end - start) as u32,
                 ..fresh
             });
+        }
+    }
+
+    #[cfg(test)]
+    fn unshared(&self) -> bool {
+        self.unshared
+    }
+
+    #[cfg(not(test))]
+    fn unshared(&self) -> bool {
+        false
+    }
+
+    /// Puts a record boundary at the segment boundary nearest `x` (rounded
+    /// up or down) if `x` falls inside a shared record.
+    fn split(&mut self, x: SeqNumber, up: bool) {
+        let i = self.recs.partition_point(|r| r.end <= x);
+        let Some(r) = self.recs.get(i) else {
+            return;
+        };
+        if let Some(b) = r.boundary(x, up) {
+            let head = r.head(b);
+            self.recs[i].start = b;
+            self.recs.insert(i, head);
+        }
+    }
+
+    /// Splits record `i` after its first segment, if it has more than one.
+    fn split_first(&mut self, i: usize) {
+        let r = &self.recs[i];
+        if let Some(b) = r.boundary(r.start + 1, true) {
+            let head = r.head(b);
+            self.recs[i].start = b;
+            self.recs.insert(i, head);
         }
     }
 
@@ -223,6 +327,9 @@ impl RateSampler {
     ) -> Delivery {
         let mut newest = None;
         for &(l, r) in sacked {
+            // Only whole segments inside the block are SACKed.
+            self.split(l, true);
+            self.split(r, false);
             let first = self.recs.partition_point(|x| x.end <= l);
             let mut i = first;
             while i < self.recs.len() && self.recs[i].start < r {
@@ -240,7 +347,13 @@ impl RateSampler {
             }
             let upto = una.min(front.end);
             if !front.sacked {
-                self.deliver(now, &front, upto - front.start, &mut newest);
+                // A shared record delivered in part: the sample is the
+                // last segment the ACK reached.
+                let part = match front.boundary(upto, true) {
+                    Some(b) => front.head(b),
+                    None => front,
+                };
+                self.deliver(now, &part, upto - front.start, &mut newest);
             }
             if front.end <= una {
                 self.recs.pop_front();
@@ -309,6 +422,7 @@ impl RateSampler {
     /// returns the bytes newly marked. Amortised O(1): a cursor remembers
     /// how far earlier calls got.
     pub fn mark_lost_below(&mut self, edge: SeqNumber) -> usize {
+        self.split(edge, false);
         let mut i = match self.lost_scan {
             Some(s) => self.recs.partition_point(|r| r.end <= s),
             None => 0,
@@ -381,6 +495,9 @@ impl RateSampler {
     /// Marks the first record (the fast-retransmit or partial-ACK head)
     /// lost; returns the bytes newly marked.
     pub fn mark_head_lost(&mut self) -> usize {
+        if !self.recs.is_empty() {
+            self.split_first(0);
+        }
         match self.recs.front_mut() {
             Some(r) if !r.lost && !r.sacked => {
                 r.lost = true;
@@ -631,5 +748,115 @@ mod tests {
         assert_eq!(r.mark_lost_below(s(300)), 100);
         assert_eq!(r.mark_all_lost(), 200);
         assert_eq!(r.total_lost(), 500);
+    }
+
+    /// Shared records against one record per segment: seeded sequences of
+    /// bursts, resends, partial and SACK ACKs, loss marking and RACK must
+    /// get the same answer from both, call by call, while the shared side
+    /// keeps fewer records.
+    #[test]
+    fn shared_records_answer_as_one_record_per_segment() {
+        use crate::tcp::buffer::tests::Rng;
+        let mut fewer = 0usize;
+        for seed in 1..=2000u64 {
+            let mut g = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+            let seg = [100usize, 1460, 1][(seed % 3) as usize];
+            let mut a = RateSampler::default();
+            let mut m = RateSampler {
+                unshared: true,
+                ..RateSampler::default()
+            };
+            let base = s(seed as u32 * 7919 + u32::MAX - 50_000);
+            let (mut una, mut max) = (base, base);
+            let mut now = 0i64;
+            for step in 0..300 {
+                let ctx = format!("seed {seed} step {step}");
+                let span = (max - una) as u64;
+                let pick = |g: &mut Rng| una + g.below(span + 1) as usize;
+                match g.below(12) {
+                    0..=2 => {
+                        // A burst of full segments, now and then a short
+                        // one at its end.
+                        for _ in 0..1 + g.below(40) {
+                            let len = if g.below(8) == 0 {
+                                1 + g.below(seg as u64) as usize
+                            } else {
+                                seg
+                            };
+                            let flight = max - una;
+                            a.on_send(t(now), max, max + len, false, flight);
+                            m.on_send(t(now), max, max + len, false, flight);
+                            max += len;
+                        }
+                    }
+                    3 if span > 0 => {
+                        let seq = pick(&mut g).min(max - 1);
+                        let end = (seq + (1 + g.below(seg as u64 * 2) as usize)).min(max);
+                        let flight = g.below(span + 1) as usize;
+                        a.on_send(t(now), seq, end, true, flight);
+                        m.on_send(t(now), seq, end, true, flight);
+                    }
+                    4..=5 => {
+                        let new_una = if g.below(3) == 0 { una } else { pick(&mut g) };
+                        let mut blocks = Vec::new();
+                        for _ in 0..g.below(4) {
+                            let l = pick(&mut g).max(new_una);
+                            let r = (l + g.below(seg as u64 * 6) as usize).min(max);
+                            if r > l {
+                                blocks.push((l, r));
+                            }
+                        }
+                        let da = a.on_ack(t(now), new_una, &blocks);
+                        let dm = m.on_ack(t(now), new_una, &blocks);
+                        assert_eq!(format!("{da:?}"), format!("{dm:?}"), "{ctx}");
+                        una = new_una;
+                    }
+                    6 => {
+                        let e = pick(&mut g);
+                        assert_eq!(a.mark_lost_below(e), m.mark_lost_below(e), "{ctx}");
+                    }
+                    7 => assert_eq!(a.mark_head_lost(), m.mark_head_lost(), "{ctx}"),
+                    8 => {
+                        assert_eq!(
+                            a.rack_lost_retransmissions(t(now)),
+                            m.rack_lost_retransmissions(t(now)),
+                            "{ctx}"
+                        );
+                        assert_eq!(
+                            a.first_lost_retransmission(),
+                            m.first_lost_retransmission(),
+                            "{ctx}"
+                        );
+                    }
+                    9 => {
+                        let x = pick(&mut g);
+                        assert_eq!(a.resend_in_flight(x), m.resend_in_flight(x), "{ctx}");
+                    }
+                    10 => match g.below(4) {
+                        0 => assert_eq!(a.mark_all_lost(), m.mark_all_lost(), "{ctx}"),
+                        1 => {
+                            a.restart_loss_scan();
+                            m.restart_loss_scan();
+                        }
+                        2 => {
+                            let f = g.below(span + 1) as usize;
+                            a.on_app_limited(f);
+                            m.on_app_limited(f);
+                        }
+                        _ => {
+                            let r = Duration::from_micros(1 + g.below(20_000));
+                            a.rtt_sample(r);
+                            m.rtt_sample(r);
+                        }
+                    },
+                    _ => now += g.below(6) as i64,
+                }
+                assert_eq!(a.total_lost(), m.total_lost(), "{ctx}");
+                assert_eq!(a.min_rtt(), m.min_rtt(), "{ctx}");
+                assert!(a.len() <= m.len(), "{ctx}");
+            }
+            fewer += m.len() - a.len();
+        }
+        assert!(fewer > 0, "no record was ever shared");
     }
 }
