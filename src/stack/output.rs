@@ -11,6 +11,7 @@ use crate::icmp::ping::pattern_byte;
 use crate::icmp::wire as icmpw;
 use crate::ip::wire::{self as ipw, Protocol};
 use crate::tcp::wire as tcpw;
+use crate::tcp::SegmentOut;
 use crate::time::{Duration, Instant};
 use crate::udp::wire as udpw;
 use core::net::Ipv4Addr;
@@ -202,13 +203,64 @@ impl Out<'_> {
         dst: Ipv4Addr,
         seg: &tcpw::Repr<'_>,
     ) -> Option<bool> {
+        let mac = self.direct_next_hop(now, dst, seg.buffer_len())?;
+        Some(self.emit_tcp_frame(tx, mac, ttl, tos, src, dst, seg))
+    }
+
+    /// A run of segments ([`SegmentOut::run`]) through `emit_tcp_direct`'s
+    /// frame writer: the checks and the neighbour lookup once, then each
+    /// segment's frame exactly as `emit_tcp` would write it alone. `None`:
+    /// not `emit_tcp_direct`'s case, nothing was done.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn emit_tcp_run(
+        &mut self,
+        now: Instant,
+        tx: &mut dyn Transmit,
+        ttl: u8,
+        tos: u8,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        first: &tcpw::Repr<'_>,
+        mss: usize,
+    ) -> Option<usize> {
+        let mac = self.direct_next_hop(now, dst, first.header_len() + mss)?;
+        let mut n = 0;
+        while let Some(seg) = first.run_segment(n, mss) {
+            if !self.emit_tcp_frame(tx, mac, ttl, tos, src, dst, &seg) {
+                break;
+            }
+            n += 1;
+        }
+        Some(n)
+    }
+
+    /// The MAC a `len`-byte segment to `dst` goes to when `emit_tcp_direct`
+    /// can write it: no VLAN tag, fits the MTU, next hop in the cache.
+    #[inline]
+    fn direct_next_hop(&mut self, now: Instant, dst: Ipv4Addr, len: usize) -> Option<MacAddr> {
         let iface = self.iface;
-        let len = seg.buffer_len();
         if iface.vlan.is_some() || len > iface.mtu - ipw::HEADER_LEN {
             return None;
         }
         let next_hop = iface.unicast_next_hop(dst)?;
-        let mac = self.eg.arp.cached(now, next_hop)?;
+        self.eg.arp.cached(now, next_hop)
+    }
+
+    /// Writes one segment's frame to `mac`; the value is `emit_tcp`'s.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn emit_tcp_frame(
+        &mut self,
+        tx: &mut dyn Transmit,
+        mac: MacAddr,
+        ttl: u8,
+        tos: u8,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        seg: &tcpw::Repr<'_>,
+    ) -> bool {
+        let iface = self.iface;
+        let len = seg.buffer_len();
         let ident = self.eg.next_ident;
         self.eg.next_ident = ident.wrapping_add(1);
         let ip_len = ipw::HEADER_LEN + len;
@@ -240,7 +292,7 @@ impl Out<'_> {
             }
             seg.emit(&mut tcpw::Packet::new_unchecked(rest), src, dst)
         });
-        Some(match r {
+        match r {
             Ok(()) => {
                 self.stats.eth.tx_frames += 1;
                 self.stats.eth.tx_bytes += frame_len as u64;
@@ -256,7 +308,7 @@ impl Out<'_> {
                 self.stats.tcpw.tx_dropped += 1;
                 true
             }
-        })
+        }
     }
 
     /// `emit_tcp` through the general IP output path.
@@ -576,14 +628,12 @@ impl Stack {
 
     pub(super) fn poll_tcp(&mut self, now: Instant, tx: &mut dyn Transmit) {
         let ttl = self.iface.ttl;
-        let mut out = Out {
+        let out = Out {
             iface: &self.iface,
             eg: &mut self.eg,
             stats: &mut self.stats,
         };
-        self.tcp.poll(now, &mut |src, dst, tos, seg| {
-            out.emit_tcp(now, tx, ttl, tos, src, dst, seg)
-        });
+        self.tcp.poll_out(now, &mut TcpOut { out, tx, now, ttl });
         let (iface, arp) = (&self.iface, &mut self.eg.arp);
         self.tcp.take_negative_advice(&mut |peer| {
             if let Ok(hop) = iface.route(peer) {
@@ -699,5 +749,33 @@ impl Stack {
         });
         dirty.append(&mut self.ping_dirty);
         self.ping_dirty = dirty;
+    }
+}
+
+/// The stack's TCP output: segments through [`Out::emit_tcp`], runs of
+/// them through [`Out::emit_tcp_run`].
+struct TcpOut<'a, 'b> {
+    out: Out<'a>,
+    tx: &'b mut dyn Transmit,
+    now: Instant,
+    ttl: u8,
+}
+
+impl SegmentOut for TcpOut<'_, '_> {
+    fn segment(&mut self, src: Ipv4Addr, dst: Ipv4Addr, tos: u8, seg: &tcpw::Repr<'_>) -> bool {
+        self.out
+            .emit_tcp(self.now, self.tx, self.ttl, tos, src, dst, seg)
+    }
+
+    fn run(
+        &mut self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        tos: u8,
+        first: &tcpw::Repr<'_>,
+        mss: usize,
+    ) -> Option<usize> {
+        self.out
+            .emit_tcp_run(self.now, self.tx, self.ttl, tos, src, dst, first, mss)
     }
 }

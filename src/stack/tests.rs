@@ -1367,3 +1367,75 @@ fn short_and_malformed_tcp_headers_are_counted_apart() {
     assert_eq!(s.stats().tcpw.drop_truncated, 1);
     assert_eq!(s.stats().tcpw.drop_malformed, 1);
 }
+
+/// A run through `emit_tcp_run` leaves exactly the frames, IP
+/// identifications and counters its segments leave one by one through
+/// `emit_tcp`, PSH on the last only; when the device fills partway, it
+/// reports how many went out and the rest are untouched.
+#[test]
+fn a_segment_run_is_framed_as_its_segments_one_by_one() {
+    const MSS: usize = 1000;
+    let payload: Vec<u8> = (0..6 * MSS as u32).map(|i| (i * 13 + 5) as u8).collect();
+    let first = crate::tcp::wire::Repr {
+        src_port: 4000,
+        dst_port: 80,
+        seq_number: crate::tcp::SeqNumber(u32::MAX - 2500),
+        ack_number: Some(crate::tcp::SeqNumber(77)),
+        window_len: 512,
+        psh: true,
+        timestamp: Some((11, 22)),
+        payload: &payload,
+        ..Default::default()
+    };
+    for limit in [None, Some(4)] {
+        let mut frames = [Vec::new(), Vec::new()];
+        let mut stats = Vec::new();
+        for (k, out_frames) in frames.iter_mut().enumerate() {
+            let (mut s, mut d) = (stack(), QueueDev::default());
+            learn_peer(&mut s, &mut d);
+            let now = t(1);
+            let mut log = TxLog::default();
+            s.out().emit_tcp_layered(
+                now,
+                &mut log,
+                64,
+                0,
+                OUR_IP,
+                PEER_IP,
+                &first.run_segment(0, MSS).unwrap(),
+            );
+            log.limit = limit.map(|n| n + log.frames.len());
+            let sent = if k == 0 {
+                s.out()
+                    .emit_tcp_run(now, &mut log, 64, 0x28, OUR_IP, PEER_IP, &first, MSS)
+                    .expect("the direct path takes the run")
+            } else {
+                let mut n = 0;
+                while let Some(seg) = first.run_segment(n, MSS) {
+                    if !s
+                        .out()
+                        .emit_tcp(now, &mut log, 64, 0x28, OUR_IP, PEER_IP, &seg)
+                    {
+                        break;
+                    }
+                    n += 1;
+                }
+                n
+            };
+            assert_eq!(sent, limit.unwrap_or(6), "segments sent");
+            *out_frames = log.frames;
+            stats.push((s.stats().clone(), s.eg.next_ident));
+        }
+        assert_eq!(frames[0], frames[1], "limit {limit:?}");
+        assert_eq!(stats[0], stats[1], "limit {limit:?}");
+        // PSH (0x08) on the run's last segment only.
+        let flags: Vec<u8> = frames[0][1..]
+            .iter()
+            .map(|f| f[eth::HEADER_LEN + 20 + 13])
+            .collect();
+        let want: Vec<u8> = (0..limit.unwrap_or(6))
+            .map(|i| if i == 5 { 0x18 } else { 0x10 })
+            .collect();
+        assert_eq!(flags, want);
+    }
+}

@@ -44,6 +44,6 @@ pub use isn::IsnGenerator;
 pub use seq::{segment_acceptable, SeqNumber};
 pub use socket::Tcp;
 pub use stats::TcpStats;
-pub use tcb::DEFAULT_MSS;
+pub use tcb::{Emit, SegmentOut, DEFAULT_MSS};
 pub use types::{ConnHandle, ConnStats, IcmpErrorKind, ListenHandle, Readiness, State, TcpError};
 pub use wire::{TcpOption, TcpOptions};

@@ -20,7 +20,7 @@ use super::config::TcpConfig;
 use super::isn::IsnGenerator;
 use super::seq::SeqNumber;
 use super::stats::TcpStats;
-use super::tcb::{wscale_for, CookieParams, Emit, Tcb};
+use super::tcb::{wscale_for, CookieParams, Emit, SegmentOut, Tcb};
 use super::timer::TimerHeap;
 use super::types::{
     ConnHandle, ConnStats, IcmpErrorKind, ListenHandle, Readiness, State, TcpError,
@@ -955,9 +955,9 @@ impl Tcp {
         src: Ipv4Addr,
         dst: Ipv4Addr,
         seg: &Repr<'_>,
-        emit: &mut Emit<'_>,
+        mut emit: &mut Emit<'_>,
     ) {
-        self.process_segment(now, src, dst, seg, false, emit);
+        self.process_segment(now, src, dst, seg, false, &mut emit);
     }
 
     /// [`Tcp::process`] for a segment whose payload is not yet verified
@@ -973,7 +973,7 @@ impl Tcp {
         dst: Ipv4Addr,
         seg: &Repr<'_>,
         check: PayloadCheck,
-        emit: &mut Emit<'_>,
+        mut emit: &mut Emit<'_>,
     ) -> bool {
         let staged = match self.stage(src, dst, seg) {
             Some(sum) => {
@@ -989,7 +989,7 @@ impl Tcp {
                 false
             }
         };
-        self.process_segment(now, src, dst, seg, staged, emit);
+        self.process_segment(now, src, dst, seg, staged, &mut emit);
         true
     }
 
@@ -1016,7 +1016,7 @@ impl Tcp {
         dst: Ipv4Addr,
         seg: &Repr<'_>,
         staged: bool,
-        emit: &mut Emit<'_>,
+        emit: &mut dyn SegmentOut,
     ) {
         self.last_now = now;
         self.stats.in_segs += 1;
@@ -1087,14 +1087,14 @@ impl Tcp {
         local: SocketAddrV4,
         remote: SocketAddrV4,
         seg: &Repr<'_>,
-        emit: &mut Emit<'_>,
+        emit: &mut dyn SegmentOut,
     ) {
         self.stats.drop(|s| &mut s.drop_no_socket);
         if seg.rst {
             return;
         }
         let repr = reset_for(seg);
-        if emit(*local.ip(), *remote.ip(), 0, &repr) {
+        if emit.segment(*local.ip(), *remote.ip(), 0, &repr) {
             self.stats.out_segs += 1;
             self.stats.out_rsts += 1;
         }
@@ -1109,7 +1109,7 @@ impl Tcp {
         remote: SocketAddrV4,
         seg: &Repr<'_>,
         iss_floor: Option<SeqNumber>,
-        emit: &mut Emit<'_>,
+        emit: &mut dyn SegmentOut,
     ) {
         let lh = ListenHandle {
             slot: lslot,
@@ -1148,7 +1148,7 @@ impl Tcp {
             }
             self.stats.drop(|s| &mut s.drop_listen);
             let repr = reset_for(seg);
-            if emit(*local.ip(), *remote.ip(), 0, &repr) {
+            if emit.segment(*local.ip(), *remote.ip(), 0, &repr) {
                 self.stats.out_segs += 1;
                 self.stats.out_rsts += 1;
             }
@@ -1250,7 +1250,7 @@ impl Tcp {
         remote: SocketAddrV4,
         seg: &Repr<'_>,
         tos: u8,
-        emit: &mut Emit<'_>,
+        emit: &mut dyn SegmentOut,
     ) {
         let peer_mss = seg.max_seg_size.unwrap_or(536);
         let idx = COOKIE_MSS.iter().rposition(|&m| m <= peer_mss).unwrap_or(0) as u32;
@@ -1292,7 +1292,7 @@ impl Tcp {
             timestamp,
             ..Repr::default()
         };
-        if emit(*local.ip(), *remote.ip(), tos, &repr) {
+        if emit.segment(*local.ip(), *remote.ip(), tos, &repr) {
             self.stats.out_segs += 1;
             self.stats.syn_cookies_sent += 1;
         }
@@ -1342,7 +1342,7 @@ impl Tcp {
         remote: SocketAddrV4,
         seg: &Repr<'_>,
         p: CookieParams,
-        emit: &mut Emit<'_>,
+        emit: &mut dyn SegmentOut,
     ) {
         let full = self
             .listener_mut(lh)
@@ -1377,7 +1377,12 @@ impl Tcp {
 
     /// Runs due timers, then lets ready connections send (data,
     /// retransmissions, ACKs, window updates, probes, FINs, RSTs).
-    pub fn poll(&mut self, now: Instant, emit: &mut Emit<'_>) {
+    pub fn poll(&mut self, now: Instant, mut emit: &mut Emit<'_>) {
+        self.poll_out(now, &mut emit);
+    }
+
+    /// [`Tcp::poll`] into any [`SegmentOut`], one that takes runs too.
+    pub fn poll_out(&mut self, now: Instant, emit: &mut dyn SegmentOut) {
         self.last_now = now;
         self.settle_deferred();
         // Take the due entries first, so a timer re-armed for `now` waits

@@ -30,6 +30,44 @@ use crate::time::{Duration, Instant};
 /// SHLD-22; ECN bits zero) and the segment.
 pub type Emit<'e> = dyn FnMut(Ipv4Addr, Ipv4Addr, u8, &Repr<'_>) -> bool + 'e;
 
+/// Where the engine's segments go. Any [`Emit`] closure is one, taking
+/// segments one at a time; an output that can also take a run of equal
+/// segments in one call (the stack's, which writes them as a software
+/// GSO: one set of header checks, one neighbour lookup, one plan in the
+/// engine) says so through [`SegmentOut::run`].
+pub trait SegmentOut {
+    /// One segment; false if the device had no room (nothing was sent).
+    fn segment(&mut self, src: Ipv4Addr, dst: Ipv4Addr, tos: u8, seg: &Repr<'_>) -> bool;
+
+    /// `first.payload` holds `n >= 2` segments of exactly `mss` bytes each;
+    /// segment `i` is `first` with `seq_number + i * mss`, the `i`-th
+    /// `mss` bytes of the payload, and PSH only if it is the last and
+    /// `first.psh` is set. Every other field is the same for all of them.
+    /// Returns how many went out, from the first (fewer than `n` only when
+    /// the device ran out of room), or `None` if this output takes no runs
+    /// (then nothing was sent and the engine sends them one by one).
+    fn run(
+        &mut self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        tos: u8,
+        first: &Repr<'_>,
+        mss: usize,
+    ) -> Option<usize> {
+        let _ = (src, dst, tos, first, mss);
+        None
+    }
+}
+
+impl<F> SegmentOut for F
+where
+    F: FnMut(Ipv4Addr, Ipv4Addr, u8, &Repr<'_>) -> bool,
+{
+    fn segment(&mut self, src: Ipv4Addr, dst: Ipv4Addr, tos: u8, seg: &Repr<'_>) -> bool {
+        self(src, dst, tos, seg)
+    }
+}
+
 /// RFC 9293 §3.7.1: "If an MSS Option is not received at connection setup,
 /// TCP implementations MUST assume a default send MSS of 536 (576 - 40) for
 /// IPv4" (MUST-15).
@@ -784,8 +822,13 @@ impl Tcb {
     }
 
     /// Emits a segment without payload from this connection.
-    fn emit_ctl(&mut self, emit: &mut Emit<'_>, repr: &Repr<'_>, stats: &mut TcpStats) -> bool {
-        let ok = emit(*self.local.ip(), *self.remote.ip(), self.tos, repr);
+    fn emit_ctl(
+        &mut self,
+        emit: &mut dyn SegmentOut,
+        repr: &Repr<'_>,
+        stats: &mut TcpStats,
+    ) -> bool {
+        let ok = emit.segment(*self.local.ip(), *self.remote.ip(), self.tos, repr);
         if ok {
             stats.out_segs += 1;
             self.stats.segs_out += 1;
@@ -798,7 +841,12 @@ impl Tcb {
 
     /// `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>` with the current window,
     /// timestamps and SACK blocks: the ACK of §3.10.7.4.
-    pub fn send_ack(&mut self, now: Instant, emit: &mut Emit<'_>, stats: &mut TcpStats) -> bool {
+    pub fn send_ack(
+        &mut self,
+        now: Instant,
+        emit: &mut dyn SegmentOut,
+        stats: &mut TcpStats,
+    ) -> bool {
         let seq = if self.state == State::SynReceived {
             self.iss + 1
         } else {
@@ -821,7 +869,7 @@ impl Tcb {
         &mut self,
         now: Instant,
         seq: SeqNumber,
-        emit: &mut Emit<'_>,
+        emit: &mut dyn SegmentOut,
         stats: &mut TcpStats,
     ) -> bool {
         let window_len = self.window_field();
@@ -848,7 +896,7 @@ impl Tcb {
         self.last_ack_sent = self.rcv_nxt;
     }
 
-    pub fn send_rst(&mut self, emit: &mut Emit<'_>, stats: &mut TcpStats) -> bool {
+    pub fn send_rst(&mut self, emit: &mut dyn SegmentOut, stats: &mut TcpStats) -> bool {
         let repr = Repr {
             seq_number: self.snd_max,
             rst: true,
@@ -866,7 +914,7 @@ impl Tcb {
         &mut self,
         now: Instant,
         cfg: &TcpConfig,
-        emit: &mut Emit<'_>,
+        emit: &mut dyn SegmentOut,
         stats: &mut TcpStats,
     ) {
         if now.saturating_since(self.challenge_window) >= Duration::from_secs(1) {
@@ -924,7 +972,7 @@ impl Tcb {
         cfg: &TcpConfig,
         seg: &Repr<'_>,
         staged: bool,
-        emit: &mut Emit<'_>,
+        emit: &mut dyn SegmentOut,
         stats: &mut TcpStats,
     ) {
         self.stats.segs_in += 1;
@@ -942,7 +990,7 @@ impl Tcb {
         now: Instant,
         cfg: &TcpConfig,
         seg: &Repr<'_>,
-        emit: &mut Emit<'_>,
+        emit: &mut dyn SegmentOut,
         stats: &mut TcpStats,
     ) {
         if self.state == State::SynSent {
@@ -1470,7 +1518,7 @@ impl Tcb {
         now: Instant,
         cfg: &TcpConfig,
         seg: &Repr<'_>,
-        emit: &mut Emit<'_>,
+        emit: &mut dyn SegmentOut,
         stats: &mut TcpStats,
     ) {
         // First, the ACK bit: "If SEG.ACK =< ISS or SEG.ACK > SND.NXT, send
@@ -2359,7 +2407,7 @@ impl Tcb {
         &mut self,
         now: Instant,
         cfg: &TcpConfig,
-        emit: &mut Emit<'_>,
+        emit: &mut dyn SegmentOut,
         stats: &mut TcpStats,
     ) -> bool {
         self.kick = false;
@@ -2429,6 +2477,19 @@ impl Tcb {
             // After a full segment of new data, the next one is almost
             // always another: take it without `choose`'s general walk.
             let next = if run { self.next_full() } else { None };
+            if let (Some(first), None) = (next, pacing) {
+                // A paced flow spaces its segments; a run would not.
+                if let Some((n, all)) =
+                    self.send_run(now, first, MAX_BURST - sent, &mut common, emit, stats)
+                {
+                    stats.run_segs += n as u64;
+                    sent += n;
+                    if !all {
+                        return false;
+                    }
+                    continue;
+                }
+            }
             if next.is_some() {
                 stats.run_segs += 1;
             }
@@ -2832,32 +2893,10 @@ impl Tcb {
         now: Instant,
         plan: Plan,
         common: &mut Option<SegCommon>,
-        emit: &mut Emit<'_>,
+        emit: &mut dyn SegmentOut,
         stats: &mut TcpStats,
     ) -> bool {
-        let c = match *common {
-            Some(c) => c,
-            None => {
-                let window_len = self.window_field();
-                let sack_ranges = self.sack_blocks();
-                let timestamp = self.timestamp_opt(now);
-                // Room for the payload beside this segment's options.
-                let nblocks = sack_ranges.iter().flatten().count();
-                let hdr = header_len_for(false, false, false, timestamp.is_some(), nblocks);
-                let c = SegCommon {
-                    base: Repr {
-                        ack_number: Some(self.rcv_nxt),
-                        window_len,
-                        timestamp,
-                        sack_ranges,
-                        ..self.base_repr()
-                    },
-                    room: self.mss_limit().saturating_sub(hdr - 20).max(1),
-                };
-                *common = Some(c);
-                c
-            }
-        };
+        let c = self.seg_common(now, common);
         let (room, ts) = (c.room, c.base.timestamp);
         let off = plan.seq - self.tx_base;
         let payload = self.tx.slice_at(off, plan.len.min(room));
@@ -2876,10 +2915,25 @@ impl Tcb {
             payload,
             ..c.base
         };
-        let ok = emit(*self.local.ip(), *self.remote.ip(), self.tos, &repr);
+        let ok = emit.segment(*self.local.ip(), *self.remote.ip(), self.tos, &repr);
         if !ok {
             return false;
         }
+        self.note_sent(now, &plan, len, fin, ts, stats);
+        true
+    }
+
+    /// What sending `len` bytes (and `fin`) of `plan` changes: counters,
+    /// send records, timing, the send variables, the controller, timers.
+    fn note_sent(
+        &mut self,
+        now: Instant,
+        plan: &Plan,
+        len: usize,
+        fin: bool,
+        ts: Option<(u32, u32)>,
+        stats: &mut TcpStats,
+    ) {
         stats.out_segs += 1;
         self.stats.segs_out += 1;
         self.acked_now();
@@ -2931,7 +2985,99 @@ impl Tcb {
             // is still on its way — would be a spurious timeout.
             self.rto_at = Some(now + self.rtt.rto());
         }
-        true
+    }
+
+    /// The header fields every data segment of one `transmit` call shares,
+    /// computed by the first that needs them.
+    fn seg_common(&mut self, now: Instant, common: &mut Option<SegCommon>) -> SegCommon {
+        match *common {
+            Some(c) => c,
+            None => {
+                let window_len = self.window_field();
+                let sack_ranges = self.sack_blocks();
+                let timestamp = self.timestamp_opt(now);
+                // Room for the payload beside this segment's options.
+                let nblocks = sack_ranges.iter().flatten().count();
+                let hdr = header_len_for(false, false, false, timestamp.is_some(), nblocks);
+                let c = SegCommon {
+                    base: Repr {
+                        ack_number: Some(self.rcv_nxt),
+                        window_len,
+                        timestamp,
+                        sack_ranges,
+                        ..self.base_repr()
+                    },
+                    room: self.mss_limit().saturating_sub(hdr - 20).max(1),
+                };
+                *common = Some(c);
+                c
+            }
+        }
+    }
+
+    /// Sends the full segment `first` and as many full segments after it
+    /// as the windows, the data and `budget` allow in one
+    /// [`SegmentOut::run`], if there are at least two and the output takes
+    /// runs. They are exactly the segments `next_full` and `send_plan`
+    /// would send one by one (`tests/tcp_fastpath.rs` holds the two equal
+    /// frame by frame); the engine's bookkeeping is still per segment, the
+    /// plan, the header fields and the output's checks are once per run.
+    /// `None`: not taken, nothing sent. `Some((n, all))`: n went out, and
+    /// `all` is false if the output ran out of room.
+    fn send_run(
+        &mut self,
+        now: Instant,
+        first: Plan,
+        budget: usize,
+        common: &mut Option<SegCommon>,
+        emit: &mut dyn SegmentOut,
+        stats: &mut TcpStats,
+    ) -> Option<(usize, bool)> {
+        let smss = self.smss();
+        let seq = first.seq;
+        let data_end = self.data_end();
+        let extra = (self.dupacks.min(2) as usize) * smss;
+        let cwnd_room = (self.cc.window() + extra).saturating_sub(seq - self.snd_una);
+        let wnd_room = (self.snd_una + self.snd_wnd) - seq;
+        let mut n = (data_end - seq).min(wnd_room).min(cwnd_room) / smss;
+        n = n.min(budget);
+        if self.fin_queued && seq + n * smss == data_end {
+            // The FIN rides the last segment, which goes alone.
+            n = n.saturating_sub(1);
+        }
+        if n < 2 || self.snd_up.is_some() || first.fin {
+            return None;
+        }
+        let c = self.seg_common(now, common);
+        if c.room < smss {
+            return None;
+        }
+        let off = seq - self.tx_base;
+        let payload = self.tx.slice_at(off, n * smss);
+        // The ring's wrap ends a run: the segment across it is short.
+        let n = payload.len() / smss;
+        if n < 2 {
+            return None;
+        }
+        let payload = &payload[..n * smss];
+        let repr = Repr {
+            seq_number: seq,
+            psh: seq + n * smss == data_end,
+            payload,
+            ..c.base
+        };
+        let (src, dst) = (*self.local.ip(), *self.remote.ip());
+        let sent = emit.run(src, dst, self.tos, &repr, smss)?.min(n);
+        let ts = c.base.timestamp;
+        for i in 0..sent {
+            let plan = Plan {
+                seq: seq + i * smss,
+                len: smss,
+                ..first
+            };
+            self.note_sent(now, &plan, smss, false, ts, stats);
+        }
+        Some((sent, sent == n))
     }
 
     /// Idle restart (RFC 5681 §4.1): "if the TCP has not sent data in an

@@ -890,6 +890,21 @@ impl<'a> Repr<'a> {
         self.header_len() + self.payload.len()
     }
 
+    /// Segment `i` of a run of `mss`-byte segments whose first is `self`
+    /// ([`SegmentOut::run`](crate::tcp::SegmentOut::run)): the sequence
+    /// number `i * mss` on, the `i`-th `mss` bytes of the payload, PSH only
+    /// on the last. `None` past the end.
+    pub fn run_segment(&self, i: usize, mss: usize) -> Option<Repr<'a>> {
+        let n = self.payload.len() / mss.max(1);
+        let payload = self.payload.get(i.checked_mul(mss)?..)?.get(..mss)?;
+        Some(Repr {
+            seq_number: self.seq_number + i * mss,
+            payload,
+            psh: self.psh && i + 1 == n,
+            ..*self
+        })
+    }
+
     /// SEG.LEN: payload plus one each for SYN and FIN.
     pub fn segment_len(&self) -> usize {
         self.payload.len() + usize::from(self.syn) + usize::from(self.fin)

@@ -8,7 +8,7 @@ use std::collections::BinaryHeap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use ringstack::tcp::wire::{Packet, Repr};
-use ringstack::tcp::{ConnHandle, SeqNumber, State, Tcp, TcpConfig};
+use ringstack::tcp::{ConnHandle, SegmentOut, SeqNumber, State, Tcp, TcpConfig};
 use ringstack::time::{Duration, Instant};
 
 pub const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -170,14 +170,8 @@ impl Net {
     fn poll_both(&mut self) {
         let now = self.now;
         let mut out = Vec::new();
-        self.a.poll(now, &mut |s, d, tos, r| {
-            out.push(Seg::with_tos(s, d, tos, r));
-            true
-        });
-        self.b.poll(now, &mut |s, d, tos, r| {
-            out.push(Seg::with_tos(s, d, tos, r));
-            true
-        });
+        self.a.poll_out(now, &mut Capture(&mut out));
+        self.b.poll_out(now, &mut Capture(&mut out));
         for s in out {
             self.enqueue(s);
         }
@@ -324,11 +318,7 @@ impl Raw {
     }
 
     pub fn poll(&mut self) {
-        let out = &mut self.out;
-        self.tcp.poll(self.now, &mut |s, d, tos, r| {
-            out.push(Seg::with_tos(s, d, tos, r));
-            true
-        });
+        self.tcp.poll_out(self.now, &mut Capture(&mut self.out));
     }
 
     pub fn advance(&mut self, d: Duration) {
@@ -385,4 +375,32 @@ pub fn open(net: &mut Net) -> (ConnHandle, ConnHandle) {
         s.is_some() && n.a.state(c) == Ok(State::Established)
     }));
     (c, s.unwrap())
+}
+
+/// The harness's output: every segment captured, and runs taken and cut
+/// into their segments as the stack's output writes them, so the engine's
+/// run path is what these tests drive.
+pub struct Capture<'a>(pub &'a mut Vec<Seg>);
+
+impl SegmentOut for Capture<'_> {
+    fn segment(&mut self, src: Ipv4Addr, dst: Ipv4Addr, tos: u8, seg: &Repr<'_>) -> bool {
+        self.0.push(Seg::with_tos(src, dst, tos, seg));
+        true
+    }
+
+    fn run(
+        &mut self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        tos: u8,
+        first: &Repr<'_>,
+        mss: usize,
+    ) -> Option<usize> {
+        let mut n = 0;
+        while let Some(r) = first.run_segment(n, mss) {
+            self.0.push(Seg::with_tos(src, dst, tos, &r));
+            n += 1;
+        }
+        Some(n)
+    }
 }
