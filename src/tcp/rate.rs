@@ -55,7 +55,7 @@ impl SendRecord {
     fn head(&self, end: SeqNumber) -> SendRecord {
         SendRecord {
             end,
-            tx_in_flight: self.tx_in_flight - (self.end - end),
+            tx_in_flight: self.tx_in_flight.saturating_sub(self.end - end),
             ..*self
         }
     }
@@ -766,7 +766,9 @@ mod tests {
                 unshared: true,
                 ..RateSampler::default()
             };
-            let base = s(seed as u32 * 7919 + u32::MAX - 50_000);
+            let base = s((seed as u32)
+                .wrapping_mul(7919)
+                .wrapping_add(u32::MAX - 50_000));
             let (mut una, mut max) = (base, base);
             let mut now = 0i64;
             for step in 0..300 {
