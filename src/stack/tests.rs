@@ -1374,68 +1374,123 @@ fn short_and_malformed_tcp_headers_are_counted_apart() {
 /// reports how many went out and the rest are untouched.
 #[test]
 fn a_segment_run_is_framed_as_its_segments_one_by_one() {
-    const MSS: usize = 1000;
-    let payload: Vec<u8> = (0..6 * MSS as u32).map(|i| (i * 13 + 5) as u8).collect();
-    let first = crate::tcp::wire::Repr {
+    use crate::tcp::wire::SackBlock;
+    use crate::tcp::SeqNumber;
+    let payload: Vec<u8> = (0..6 * 1001u32).map(|i| (i * 13 + 5) as u8).collect();
+    let block = |a: u32, b: u32| -> Option<SackBlock> { Some((SeqNumber(a), SeqNumber(b))) };
+    let base = crate::tcp::wire::Repr {
         src_port: 4000,
         dst_port: 80,
-        seq_number: crate::tcp::SeqNumber(u32::MAX - 2500),
-        ack_number: Some(crate::tcp::SeqNumber(77)),
+        seq_number: SeqNumber(u32::MAX - 2500),
+        ack_number: Some(SeqNumber(77)),
         window_len: 512,
         psh: true,
         timestamp: Some((11, 22)),
         payload: &payload,
         ..Default::default()
     };
-    for limit in [None, Some(4)] {
-        let mut frames = [Vec::new(), Vec::new()];
-        let mut stats = Vec::new();
-        for (k, out_frames) in frames.iter_mut().enumerate() {
-            let (mut s, mut d) = (stack(), QueueDev::default());
-            learn_peer(&mut s, &mut d);
-            let now = t(1);
-            let mut log = TxLog::default();
-            s.out().emit_tcp_layered(
-                now,
-                &mut log,
-                64,
-                0,
-                OUR_IP,
-                PEER_IP,
-                &first.run_segment(0, MSS).unwrap(),
-            );
-            log.limit = limit.map(|n| n + log.frames.len());
-            let sent = if k == 0 {
-                s.out()
-                    .emit_tcp_run(now, &mut log, 64, 0x28, OUR_IP, PEER_IP, &first, MSS)
-                    .expect("the direct path takes the run")
-            } else {
-                let mut n = 0;
-                while let Some(seg) = first.run_segment(n, MSS) {
-                    if !s
-                        .out()
-                        .emit_tcp(now, &mut log, 64, 0x28, OUR_IP, PEER_IP, &seg)
-                    {
-                        break;
+    // Every header layout a run can carry (no options, timestamps, SACK
+    // blocks with and without them, ECE), PSH set or not, and an odd MSS
+    // whose payloads end on an odd byte, and a tiny one; the payload holds a partial
+    // segment past the last full one, which is not part of the run.
+    let firsts = [
+        (base, 1000),
+        (
+            crate::tcp::wire::Repr {
+                timestamp: None,
+                ..base
+            },
+            1000,
+        ),
+        (
+            crate::tcp::wire::Repr {
+                sack_ranges: [block(9000, 9500), block(7000, 8000), None, None],
+                psh: false,
+                ..base
+            },
+            1000,
+        ),
+        (
+            crate::tcp::wire::Repr {
+                timestamp: None,
+                ece: true,
+                sack_ranges: [block(1, 2), block(3, 4), block(5, 6), block(u32::MAX, 7)],
+                ..base
+            },
+            1001,
+        ),
+        (base, 999),
+        // A segment shorter than the header template's 64-byte copy.
+        (
+            crate::tcp::wire::Repr {
+                timestamp: None,
+                ..base
+            },
+            24,
+        ),
+    ];
+    for (first, mss) in firsts {
+        let segments = first.payload.len() / mss;
+        for limit in [None, Some(4)] {
+            let mut frames = [Vec::new(), Vec::new()];
+            let mut stats = Vec::new();
+            for (k, out_frames) in frames.iter_mut().enumerate() {
+                let (mut s, mut d) = (stack(), QueueDev::default());
+                learn_peer(&mut s, &mut d);
+                let now = t(1);
+                let mut log = TxLog::default();
+                s.out().emit_tcp_layered(
+                    now,
+                    &mut log,
+                    64,
+                    0,
+                    OUR_IP,
+                    PEER_IP,
+                    &first.run_segment(0, mss).unwrap(),
+                );
+                log.limit = limit.map(|n| n + log.frames.len());
+                let sent = if k == 0 {
+                    s.out()
+                        .emit_tcp_run(now, &mut log, 64, 0x28, OUR_IP, PEER_IP, &first, mss)
+                        .expect("the direct path takes the run")
+                } else {
+                    let mut n = 0;
+                    while let Some(seg) = first.run_segment(n, mss) {
+                        if !s
+                            .out()
+                            .emit_tcp(now, &mut log, 64, 0x28, OUR_IP, PEER_IP, &seg)
+                        {
+                            break;
+                        }
+                        n += 1;
                     }
-                    n += 1;
-                }
-                n
-            };
-            assert_eq!(sent, limit.unwrap_or(6), "segments sent");
-            *out_frames = log.frames;
-            stats.push((s.stats().clone(), s.eg.next_ident));
+                    n
+                };
+                assert_eq!(sent, limit.unwrap_or(segments), "segments sent");
+                *out_frames = log.frames;
+                stats.push((s.stats().clone(), s.eg.next_ident));
+            }
+            let case = format!("mss {mss}, limit {limit:?}, {first:?}");
+            assert_eq!(frames[0].len(), frames[1].len(), "{case}");
+            for (i, (a, b)) in frames[0].iter().zip(&frames[1]).enumerate() {
+                assert_eq!(a, b, "frame {i}, {case}");
+            }
+            assert_eq!(stats[0], stats[1], "{case}");
+            // PSH (0x08) on the run's last segment only, if the run has it.
+            let flags: Vec<u8> = frames[0][1..]
+                .iter()
+                .map(|f| f[eth::HEADER_LEN + 20 + 13] & 0x08)
+                .collect();
+            let want: Vec<u8> = (0..limit.unwrap_or(segments))
+                .map(|i| {
+                    if first.psh && i == segments - 1 {
+                        0x08
+                    } else {
+                        0
+                    }
+                })
+                .collect();
+            assert_eq!(flags, want, "{case}");
         }
-        assert_eq!(frames[0], frames[1], "limit {limit:?}");
-        assert_eq!(stats[0], stats[1], "limit {limit:?}");
-        // PSH (0x08) on the run's last segment only.
-        let flags: Vec<u8> = frames[0][1..]
-            .iter()
-            .map(|f| f[eth::HEADER_LEN + 20 + 13])
-            .collect();
-        let want: Vec<u8> = (0..limit.unwrap_or(6))
-            .map(|i| if i == 5 { 0x18 } else { 0x10 })
-            .collect();
-        assert_eq!(flags, want);
     }
 }

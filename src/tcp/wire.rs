@@ -687,6 +687,75 @@ pub struct Repr<'a> {
     pub payload: &'a [u8],
 }
 
+/// Room for the longest header (60 bytes) and a little more, so that
+/// [`RunHeader::write`] can copy it whole as two 32-byte moves.
+const RUN_HEADER_MAX: usize = 64;
+
+/// What [`Repr::run_header`] makes: segment `i` of a run is this header
+/// with its sequence number `i * mss` on, PSH on the last if the run's
+/// first had it, and the checksum completed by the sum of its payload,
+/// which the payload's copy takes. Each segment comes out byte for byte as
+/// [`Repr::run_segment`] through [`Repr::emit`] would write it.
+#[derive(Clone, Debug)]
+pub struct RunHeader<'a> {
+    bytes: [u8; RUN_HEADER_MAX],
+    len: usize,
+    /// The pseudo-header (every segment has the same length) and `bytes`.
+    shared_sum: u16,
+    seq: SeqNumber,
+    psh: bool,
+    mss: usize,
+    payload: &'a [u8],
+}
+
+impl RunHeader<'_> {
+    /// The TCP header length of every segment.
+    pub fn header_len(&self) -> usize {
+        self.len
+    }
+
+    /// The full `mss`-byte segments in the run; bytes past the last are
+    /// not part of it, as with [`Repr::run_segment`].
+    pub fn segments(&self) -> usize {
+        self.payload.len() / self.mss
+    }
+
+    /// Writes segment `i` (< [`RunHeader::segments`]) into `buf`, which
+    /// must be exactly `header_len() + mss` bytes.
+    ///
+    /// # Panics
+    /// If `i` is past the run or `buf` is shorter than the segment.
+    #[inline]
+    pub fn write(&self, buf: &mut [u8], i: usize) {
+        debug_assert_eq!(buf.len(), self.len + self.mss);
+        let payload = &self.payload[i * self.mss..(i + 1) * self.mss];
+        // The shared header, copied whole where the buffer has room: a
+        // fixed 64-byte copy, whose bytes past the header the payload then
+        // overwrites, costs less than one sized by the header length.
+        if buf.len() >= RUN_HEADER_MAX {
+            buf[..RUN_HEADER_MAX].copy_from_slice(&self.bytes);
+        } else {
+            buf[..self.len].copy_from_slice(&self.bytes[..self.len]);
+        }
+        let seq = self.seq + i * self.mss;
+        buf[field::SEQ_NUM].copy_from_slice(&seq.0.to_be_bytes());
+        let psh = self.psh && i + 1 == self.segments();
+        // PSH is a bit of the low byte of the big-endian word at offset
+        // 12, so it adds `flag::PSH` to that word's share of the sum.
+        let psh = u16::from(psh) * flag::PSH;
+        buf[field::FLAGS.end - 1] |= psh as u8;
+        let payload_sum = checksum::copy_and_sum(&mut buf[self.len..], payload);
+        let c = !checksum::combine(&[
+            self.shared_sum,
+            (seq.0 >> 16) as u16,
+            seq.0 as u16,
+            psh,
+            payload_sum,
+        ]);
+        buf[field::CHECKSUM].copy_from_slice(&c.to_be_bytes());
+    }
+}
+
 /// The header length [`Repr::emit`] writes for a given set of options, so a
 /// transmit frame can be sized before a `Repr` exists. Equal to
 /// [`Repr::header_len`] for a `Repr` with those options; `sack_blocks`
@@ -902,6 +971,41 @@ impl<'a> Repr<'a> {
             payload,
             psh: self.psh && i + 1 == n,
             ..*self
+        })
+    }
+
+    /// The header every segment of a run of `mss`-byte segments starting
+    /// with `self` shares ([`SegmentOut::run`](crate::tcp::SegmentOut::run)),
+    /// for writing segment after segment without building a `Repr` and
+    /// walking [`Repr::emit`] for each. `None` if `mss` is 0 or above what
+    /// the IPv4 length field can carry with the header.
+    pub fn run_header(&self, src: Ipv4Addr, dst: Ipv4Addr, mss: usize) -> Option<RunHeader<'a>> {
+        let len = self.header_len();
+        let length = u16::try_from(len.checked_add(mss)?).ok()?;
+        if mss == 0 {
+            return None;
+        }
+        let mut bytes = [0u8; RUN_HEADER_MAX];
+        // The header of segment 0 with sequence number 0, no PSH and no
+        // payload; its checksum field is cleared again below, so the sum
+        // of these bytes is the sum of what every segment shares.
+        let proto = Repr {
+            seq_number: SeqNumber(0),
+            psh: false,
+            payload: &[],
+            ..*self
+        };
+        proto.emit(&mut Packet::new_unchecked(&mut bytes[..len]), src, dst);
+        bytes[field::CHECKSUM].fill(0);
+        let pseudo = checksum::pseudo_header(src, dst, PROTO_TCP, length);
+        Some(RunHeader {
+            bytes,
+            len,
+            shared_sum: checksum::add(pseudo, checksum::sum(&bytes[..len])),
+            seq: self.seq_number,
+            psh: self.psh,
+            mss,
+            payload: self.payload,
         })
     }
 

@@ -378,8 +378,9 @@ pub fn open(net: &mut Net) -> (ConnHandle, ConnHandle) {
 }
 
 /// The harness's output: every segment captured, and runs taken and cut
-/// into their segments as the stack's output writes them, so the engine's
-/// run path is what these tests drive.
+/// into their segments as the stack's output writes them (through
+/// [`Repr::run_header`]), so the engine's run path is what these tests
+/// drive.
 pub struct Capture<'a>(pub &'a mut Vec<Seg>);
 
 impl SegmentOut for Capture<'_> {
@@ -396,11 +397,22 @@ impl SegmentOut for Capture<'_> {
         first: &Repr<'_>,
         mss: usize,
     ) -> Option<usize> {
-        let mut n = 0;
-        while let Some(r) = first.run_segment(n, mss) {
-            self.0.push(Seg::with_tos(src, dst, tos, &r));
-            n += 1;
+        // Written from the run's header template, as the stack's direct
+        // path writes them, so every test on this harness checks those
+        // bytes (the receiver verifies each checksum).
+        let Some(h) = first.run_header(src, dst, mss) else {
+            return Some(0);
+        };
+        for n in 0..h.segments() {
+            let mut bytes = vec![0; h.header_len() + mss];
+            h.write(&mut bytes, n);
+            self.0.push(Seg {
+                src,
+                dst,
+                tos,
+                bytes,
+            });
         }
-        Some(n)
+        Some(h.segments())
     }
 }
