@@ -160,6 +160,43 @@ impl RateSampler {
         self.app_limited_until != 0
     }
 
+    /// `n` segments of `seg` bytes of new data from `seq`, sent back to
+    /// back at `now` with `in_flight` before the first: the same records
+    /// as `n` calls of [`on_send`](Self::on_send), each with the flight the
+    /// ones before it left, in one step. The first call decides; every later
+    /// one would find the record it left and extend it, since nothing it
+    /// compares changes between them.
+    pub fn on_send_run(
+        &mut self,
+        now: Instant,
+        seq: SeqNumber,
+        seg: usize,
+        n: usize,
+        in_flight: usize,
+    ) {
+        if n == 0 || seg == 0 {
+            return;
+        }
+        self.on_send(now, seq, seq + seg, false, in_flight);
+        let rest = (n - 1) * seg;
+        if rest == 0 {
+            return;
+        }
+        if !self.unshared() {
+            if let Some(last) = self.recs.back_mut() {
+                if last.end == seq + seg && last.seg as usize == seg && last.sent == now {
+                    last.end += rest;
+                    last.tx_in_flight += rest;
+                    return;
+                }
+            }
+        }
+        for i in 1..n {
+            let at = seq + i * seg;
+            self.on_send(now, at, at + seg, false, in_flight + i * seg);
+        }
+    }
+
     /// A transmission of [seq, end) at `now`; `in_flight` is the flight
     /// before it. `rtx` marks a resend of sequence space already sent.
     pub fn on_send(
@@ -776,7 +813,19 @@ mod tests {
                 let span = (max - una) as u64;
                 let pick = |g: &mut Rng| una + g.below(span + 1) as usize;
                 match g.below(12) {
-                    0..=2 => {
+                    0..=1 => {
+                        // A run of full segments in one call, as a send
+                        // run notes them, against one call per segment.
+                        let n = g.below(40) as usize;
+                        let flight = max - una;
+                        a.on_send_run(t(now), max, seg, n, flight);
+                        for i in 0..n {
+                            let at = max + i * seg;
+                            m.on_send(t(now), at, at + seg, false, flight + i * seg);
+                        }
+                        max += n * seg;
+                    }
+                    2 => {
                         // A burst of full segments, now and then a short
                         // one at its end.
                         for _ in 0..1 + g.below(40) {

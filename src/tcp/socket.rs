@@ -1557,3 +1557,156 @@ fn dscp_to_tos(dscp: u8) -> Result<u8, TcpError> {
     }
     Ok(dscp << 2)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tcp::config::CcAlgorithm;
+    use crate::tcp::wire::Packet;
+    use crate::time::Duration;
+
+    const A: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 1), 40_000);
+    const B: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 2), 80);
+
+    /// Segments as bytes, with runs written through their header template
+    /// (`runs`) or refused, so the engine sends them one by one.
+    struct Wire {
+        segs: Vec<(Ipv4Addr, Ipv4Addr, Vec<u8>)>,
+        runs: bool,
+        run_segments: usize,
+    }
+
+    impl SegmentOut for Wire {
+        fn segment(&mut self, src: Ipv4Addr, dst: Ipv4Addr, _tos: u8, seg: &Repr<'_>) -> bool {
+            let mut b = vec![0; seg.buffer_len()];
+            seg.emit(&mut Packet::new_unchecked(&mut b[..]), src, dst);
+            self.segs.push((src, dst, b));
+            true
+        }
+
+        fn run(
+            &mut self,
+            src: Ipv4Addr,
+            dst: Ipv4Addr,
+            _tos: u8,
+            first: &Repr<'_>,
+            mss: usize,
+        ) -> Option<usize> {
+            if !self.runs {
+                return None;
+            }
+            let h = first.run_header(src, dst, mss)?;
+            for i in 0..h.segments() {
+                let mut b = vec![0; h.header_len() + mss];
+                h.write(&mut b, i);
+                self.segs.push((src, dst, b));
+            }
+            self.run_segments += h.segments();
+            Some(h.segments())
+        }
+    }
+
+    fn deliver(
+        to: &mut Tcp,
+        now: Instant,
+        segs: Vec<(Ipv4Addr, Ipv4Addr, Vec<u8>)>,
+        out: &mut Wire,
+    ) {
+        for (src, dst, b) in segs {
+            let p = Packet::new_checked(&b[..]).expect("our own segment");
+            let r = Repr::parse(&p, src, dst).expect("our own segment");
+            to.process_segment(now, src, dst, &r, false, out);
+        }
+    }
+
+    /// A bulk transfer, A to B, in rounds of A sending what it may and B
+    /// acknowledging it, driven twice: once with A's bursts sent as runs
+    /// and noted in one step (`note_sent_new`), once refused and sent and
+    /// noted segment by segment. After every round A's connection must be
+    /// the same, field for field (its `Debug` form): the counters, the
+    /// send variables, the send records, the timers, the controller, the
+    /// RTT samples (B acknowledges each burst in two halves, apart). B
+    /// sends data now and then, so A's runs also carry ACKs it owed.
+    #[test]
+    fn a_run_noted_at_once_leaves_the_connection_as_its_segments_one_by_one() {
+        for cc in [CcAlgorithm::NewReno, CcAlgorithm::Cubic] {
+            for timestamps in [false, true] {
+                let cfg = TcpConfig {
+                    cc,
+                    timestamps,
+                    rx_buffer: 64 << 10,
+                    tx_buffer: 64 << 10,
+                    ..TcpConfig::default()
+                };
+                // (A's state after each round, run segments), runs on, off.
+                let mut traces: Vec<(Vec<String>, usize)> = Vec::new();
+                for runs in [true, false] {
+                    let mut a = Tcp::new(cfg.clone(), [7; 32]);
+                    let mut b = Tcp::new(cfg.clone(), [9; 32]);
+                    let l = b.listen(B, 4).unwrap();
+                    let mut now = Instant::from_micros(1_000_000);
+                    let h = a.connect(now, A, B).unwrap();
+                    let mut w = Wire {
+                        segs: Vec::new(),
+                        runs,
+                        run_segments: 0,
+                    };
+                    for _ in 0..4 {
+                        a.poll_out(now, &mut w);
+                        let to_b = core::mem::take(&mut w.segs);
+                        deliver(&mut b, now, to_b, &mut w);
+                        b.poll_out(now, &mut w);
+                        let to_a = core::mem::take(&mut w.segs);
+                        deliver(&mut a, now, to_a, &mut w);
+                        now += Duration::from_millis(1);
+                    }
+                    let hb = b.accept(l).expect("handshake done");
+                    let data = vec![0x5a; 600_000];
+                    let mut sink = vec![0; 1 << 20];
+                    let mut sent = 0;
+                    let mut states = Vec::new();
+                    for round in 0..12 {
+                        // B's data first, so A owes an ACK its run carries.
+                        if round % 2 == 0 {
+                            b.send(hb, &[0xa5; 3000]).unwrap();
+                            b.poll_out(now, &mut w);
+                            let to_a = core::mem::take(&mut w.segs);
+                            deliver(&mut a, now, to_a, &mut w);
+                        }
+                        sent += a.send(h, &data[sent..]).unwrap_or(0);
+                        a.poll_out(now, &mut w);
+                        states.push(format!("{:?}", a.get(h.slot, h.gen).unwrap()));
+                        // B takes A's burst in two halves 20 ms apart and
+                        // answers each (past its delayed-ACK timer), so an
+                        // RTT sample tells which segment was timed.
+                        let mut to_b = core::mem::take(&mut w.segs);
+                        let second = to_b.split_off(to_b.len() / 2);
+                        let mut acks = Vec::new();
+                        for half in [to_b, second] {
+                            now += Duration::from_millis(5);
+                            deliver(&mut b, now, half, &mut w);
+                            while b.recv(hb, &mut sink).is_ok_and(|n| n > 0) {}
+                            now += Duration::from_millis(45);
+                            b.poll_out(now, &mut w);
+                            acks.push(core::mem::take(&mut w.segs));
+                        }
+                        for half in acks {
+                            now += Duration::from_millis(3);
+                            deliver(&mut a, now, half, &mut w);
+                            let mut junk = [0; 8192];
+                            while a.recv(h, &mut junk).is_ok_and(|n| n > 0) {}
+                        }
+                        states.push(format!("{:?}", a.get(h.slot, h.gen).unwrap()));
+                    }
+                    traces.push((states, w.run_segments));
+                }
+                let case = format!("{cc:?}, timestamps {timestamps}");
+                assert!(traces[0].1 > 100, "{case}: {} run segments", traces[0].1);
+                assert_eq!(traces[1].1, 0, "{case}");
+                for (round, (x, y)) in traces[0].0.iter().zip(&traces[1].0).enumerate() {
+                    assert_eq!(x, y, "{case}: round {round}");
+                }
+            }
+        }
+    }
+}

@@ -2923,6 +2923,47 @@ impl Tcb {
         true
     }
 
+    /// [`note_sent`](Self::note_sent) for `n` full segments of `smss`
+    /// bytes of new data from `seq` = SND.MAX, sent back to back: every
+    /// variable as `n` calls leave it, with what only the first call can
+    /// change done once (the ACK state, the timed segment, the RTO timer)
+    /// and the send records extended in one step. The controller still
+    /// hears of each segment, with the flight after it.
+    fn note_sent_new(
+        &mut self,
+        now: Instant,
+        seq: SeqNumber,
+        smss: usize,
+        n: usize,
+        stats: &mut TcpStats,
+    ) {
+        if n == 0 {
+            return;
+        }
+        debug_assert!(seq == self.snd_max);
+        stats.out_segs += n as u64;
+        self.stats.segs_out += n as u64;
+        self.acked_now();
+        self.last_tx = now;
+        let flight = self.flight();
+        self.rate.on_send_run(now, seq, smss, n, flight);
+        self.stats.bytes_sent += (n * smss) as u64;
+        if self.rtt_timed.is_none() {
+            self.rtt_timed = Some((seq + smss, now));
+        }
+        let end = seq + n * smss;
+        if seq == self.snd_nxt {
+            self.snd_nxt = end;
+        }
+        self.snd_max = end;
+        for i in 1..=n {
+            self.cc.on_sent(now, smss, flight + i * smss);
+        }
+        if self.rto_at.is_none() {
+            self.rto_at = Some(now + self.rtt.rto());
+        }
+    }
+
     /// What sending `len` bytes (and `fin`) of `plan` changes: counters,
     /// send records, timing, the send variables, the controller, timers.
     fn note_sent(
@@ -3069,13 +3110,17 @@ impl Tcb {
         let (src, dst) = (*self.local.ip(), *self.remote.ip());
         let sent = emit.run(src, dst, self.tos, &repr, smss)?.min(n);
         let ts = c.base.timestamp;
-        for i in 0..sent {
-            let plan = Plan {
-                seq: seq + i * smss,
-                len: smss,
-                ..first
-            };
-            self.note_sent(now, &plan, smss, false, ts, stats);
+        if !first.rtx && !first.probe && !first.rescue && seq == self.snd_max {
+            self.note_sent_new(now, seq, smss, sent, stats);
+        } else {
+            for i in 0..sent {
+                let plan = Plan {
+                    seq: seq + i * smss,
+                    len: smss,
+                    ..first
+                };
+                self.note_sent(now, &plan, smss, false, ts, stats);
+            }
         }
         Some((sent, sent == n))
     }
