@@ -957,7 +957,7 @@ impl Tcp {
         seg: &Repr<'_>,
         mut emit: &mut Emit<'_>,
     ) {
-        self.process_segment(now, src, dst, seg, false, &mut emit);
+        self.process_segment(now, src, dst, seg, None, &mut emit);
     }
 
     /// [`Tcp::process`] for a segment whose payload is not yet verified
@@ -976,17 +976,17 @@ impl Tcp {
         mut emit: &mut Emit<'_>,
     ) -> bool {
         let staged = match self.stage(src, dst, seg) {
-            Some(sum) => {
+            Some((sum, at)) => {
                 if !check.verify_sum(sum) {
                     return false;
                 }
-                true
+                Some(at)
             }
             None => {
                 if !check.verify(seg.payload) {
                     return false;
                 }
-                false
+                None
             }
         };
         self.process_segment(now, src, dst, seg, staged, &mut emit);
@@ -994,8 +994,10 @@ impl Tcp {
     }
 
     /// The sum of `seg`'s payload, staged in its connection's receive ring
-    /// if header prediction could take it; see [`Tcb::stage_in_order`].
-    fn stage(&mut self, src: Ipv4Addr, dst: Ipv4Addr, seg: &Repr<'_>) -> Option<u16> {
+    /// if header prediction could take it (see [`Tcb::stage_in_order`]),
+    /// and that connection's slot, which `process_segment` then need not
+    /// look up again.
+    fn stage(&mut self, src: Ipv4Addr, dst: Ipv4Addr, seg: &Repr<'_>) -> Option<(u16, (u32, u32))> {
         if seg.payload.is_empty()
             || !self.config.header_prediction
             || bad_addr(src)
@@ -1006,7 +1008,8 @@ impl Tcp {
         let local = SocketAddrV4::new(dst, seg.dst_port);
         let remote = SocketAddrV4::new(src, seg.src_port);
         let (slot, gen) = self.lookup(local, remote)?;
-        slot_mut(&mut self.conns, slot, gen)?.stage_in_order(seg)
+        let sum = slot_mut(&mut self.conns, slot, gen)?.stage_in_order(seg)?;
+        Some((sum, (slot, gen)))
     }
 
     fn process_segment(
@@ -1015,7 +1018,7 @@ impl Tcp {
         src: Ipv4Addr,
         dst: Ipv4Addr,
         seg: &Repr<'_>,
-        staged: bool,
+        staged: Option<(u32, u32)>,
         emit: &mut dyn SegmentOut,
     ) {
         self.last_now = now;
@@ -1029,7 +1032,13 @@ impl Tcp {
         let local = SocketAddrV4::new(dst, seg.dst_port);
         let remote = SocketAddrV4::new(src, seg.src_port);
         let mut iss_floor = None;
-        if let Some((slot, gen)) = self.lookup(local, remote) {
+        // Staged data was staged in the connection this 4-tuple finds: the
+        // table has not changed since `stage` looked it up.
+        let found = match staged {
+            Some(at) => Some(at),
+            None => self.lookup(local, remote),
+        };
+        if let Some((slot, gen)) = found {
             if let Some(t) = slot_mut(&mut self.conns, slot, gen) {
                 if t.state == State::TimeWait
                     && seg.syn
@@ -1043,7 +1052,14 @@ impl Tcp {
                     self.free_slot(slot);
                 } else {
                     let before = t.state;
-                    t.on_segment(now, &self.config, seg, staged, emit, &mut self.stats);
+                    t.on_segment(
+                        now,
+                        &self.config,
+                        seg,
+                        staged.is_some(),
+                        emit,
+                        &mut self.stats,
+                    );
                     if before == State::Established && t.state == State::Established {
                         // Nothing `after_event` counts or queues can change
                         // within ESTABLISHED but its timer and send queue
@@ -1615,7 +1631,7 @@ mod tests {
         for (src, dst, b) in segs {
             let p = Packet::new_checked(&b[..]).expect("our own segment");
             let r = Repr::parse(&p, src, dst).expect("our own segment");
-            to.process_segment(now, src, dst, &r, false, out);
+            to.process_segment(now, src, dst, &r, None, out);
         }
     }
 
