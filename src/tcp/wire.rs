@@ -1035,9 +1035,13 @@ impl<'a> Repr<'a> {
     /// Segment `i` of a run of `mss`-byte segments whose first is `self`
     /// ([`SegmentOut::run`](crate::tcp::SegmentOut::run)): the sequence
     /// number `i * mss` on, the `i`-th `mss` bytes of the payload, PSH only
-    /// on the last. `None` past the end.
+    /// on the last. `None` past the end, and for an `mss` of 0 (a run of
+    /// empty segments would never end).
     pub fn run_segment(&self, i: usize, mss: usize) -> Option<Repr<'a>> {
-        let n = self.payload.len() / mss.max(1);
+        if mss == 0 {
+            return None;
+        }
+        let n = self.payload.len() / mss;
         let payload = self.payload.get(i.checked_mul(mss)?..)?.get(..mss)?;
         Some(Repr {
             seq_number: self.seq_number + i * mss,
@@ -1214,6 +1218,45 @@ impl<'a> Repr<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A run's segments are its full `mss`-byte slices, as many from
+    /// `run_segment` as `RunHeader::segments` counts, and each header
+    /// `RunHeader::write` lays down is the one `emit` writes for that
+    /// segment; an MSS of 0 or one too long for IPv4 makes no run at all.
+    #[test]
+    fn run_segments_and_run_headers_agree() {
+        let payload: Vec<u8> = (0..5000u32).map(|i| (i * 7) as u8).collect();
+        let first = Repr {
+            src_port: 80,
+            dst_port: 40000,
+            seq_number: SeqNumber(u32::MAX - 3000),
+            ack_number: Some(SeqNumber(5)),
+            window_len: 1000,
+            psh: true,
+            timestamp: Some((1, 2)),
+            payload: &payload,
+            ..Repr::default()
+        };
+        assert_eq!(first.run_segment(0, 0), None);
+        assert!(first.run_header(LOCAL, PEER, 0).is_none());
+        assert!(first.run_header(LOCAL, PEER, 70_000).is_none());
+        for mss in [1, 7, 1000, 1448, 2500, 5000, 5001] {
+            let h = first.run_header(LOCAL, PEER, mss).unwrap();
+            let n = (0..)
+                .take_while(|&i| first.run_segment(i, mss).is_some())
+                .count();
+            assert_eq!(h.segments(), n, "mss {mss}");
+            assert_eq!(n, payload.len() / mss, "mss {mss}");
+            for i in 0..n {
+                let seg = first.run_segment(i, mss).unwrap();
+                let mut want = vec![0; seg.buffer_len()];
+                seg.emit(&mut Packet::new_unchecked(&mut want[..]), LOCAL, PEER);
+                let mut got = vec![0xa5; h.header_len() + mss];
+                h.write(&mut got, i);
+                assert_eq!(got, want, "mss {mss}, segment {i}");
+            }
+        }
+    }
 
     /// The shortcut for option-less and NOP-NOP-timestamps headers decides
     /// every segment it takes as the general path does, field for field
