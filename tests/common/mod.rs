@@ -219,9 +219,31 @@ impl Capture {
             p.finish();
         }
         let p = self.path.to_string_lossy().into_owned();
+        // One exception, for the kernel's frames only: a TCP checksum of
+        // 0xffff where 0x0000 is computed. With TX checksum offload off
+        // (as these tests set it), Linux's software fallback
+        // (`skb_checksum_help`) writes a zero checksum as 0xffff
+        // (CSUM_MANGLED_0, UDP's rule), about once in 65 536 segments;
+        // both are zero in ones' complement (RFC 1624 §3) and every
+        // receiver accepts it, but tshark reports it as a bad checksum and
+        // an error. ringstack never sends it: its checksum is the
+        // complement of a sum that is never zero. Seen once in a clean-clone
+        // CI run (the_wire_is_clean::packet).
+        let filter = format!(
+            "_ws.malformed || ip.checksum.status == \"Bad\" || ((tcp.checksum.status == \"Bad\" || _ws.expert.severity == error) && !(tcp.checksum.ffff && ip.src == {KERNEL_IP}))"
+        );
         let bad = host::run(&[
-            "tshark", "-r", &p, "-o", "ip.check_checksum:TRUE", "-o", "tcp.check_checksum:TRUE", "--disable-protocol", "thrift",
-            "-Y", "_ws.malformed || _ws.expert.severity == error || tcp.checksum.status == \"Bad\" || ip.checksum.status == \"Bad\"",
+            "tshark",
+            "-r",
+            &p,
+            "-o",
+            "ip.check_checksum:TRUE",
+            "-o",
+            "tcp.check_checksum:TRUE",
+            "--disable-protocol",
+            "thrift",
+            "-Y",
+            &filter,
         ])
         .expect("tshark");
         assert!(bad.trim().is_empty(), "tshark flagged frames:\n{bad}");
