@@ -210,6 +210,19 @@ impl<T: Copy> Arena<T> {
         base
     }
 
+    /// A block of `n` copies of `fill`, for the caller to overwrite.
+    fn alloc_filled(&mut self, n: usize, fill: T) -> u32 {
+        let base = self.ext.alloc(n as u32);
+        let b = base as usize;
+        if b == self.items.len() {
+            reserve(&mut self.items, n);
+            self.items.resize(b + n, fill);
+        } else {
+            self.items[b..b + n].fill(fill);
+        }
+        base
+    }
+
     fn release(&mut self, base: u32, n: usize) {
         self.ext.release(base, n as u32);
         self.items.truncate(self.ext.end as usize);
@@ -590,37 +603,35 @@ impl<V: Copy> PrefixTable<V> {
         let count = p.children.count_ones() as usize;
         let rank = (p.children & ((1u64 << v) - 1)).count_ones() as usize;
         let base = p.child_base as usize;
-        let mut block: Vec<(Node, Meta)> = (base..base + count)
-            .map(|i| (self.nodes[i], self.meta[i]))
-            .collect();
-        block.insert(rank, (Node::default(), Meta::default()));
+        let mut block = [(Node::default(), Meta::default()); 64];
+        for i in 0..count {
+            block[i + usize::from(i >= rank)] = (self.nodes[base + i], self.meta[base + i]);
+        }
         self.release_nodes(p.child_base, count);
-        let new_base = self.alloc_nodes(&block);
+        let new_base = self.alloc_nodes(&block[..count + 1]);
         let p = &mut self.nodes[parent as usize];
         p.children |= 1 << v;
         p.child_base = new_base;
         new_base + rank as u32
     }
 
-    /// Unlinks `parent`'s child at slot `v`, which holds nothing.
+    /// Unlinks `parent`'s child at slot `v`, which holds nothing: the
+    /// children after it move down one, and the block gives up its last.
     fn remove_child(&mut self, parent: u32, v: u32) {
         let p = self.nodes[parent as usize];
         let count = p.children.count_ones() as usize;
         let rank = (p.children & ((1u64 << v) - 1)).count_ones() as usize;
         let base = p.child_base as usize;
-        let block: Vec<(Node, Meta)> = (base..base + count)
-            .filter(|&i| i != base + rank)
-            .map(|i| (self.nodes[i], self.meta[i]))
-            .collect();
-        self.release_nodes(p.child_base, count);
-        let new_base = if block.is_empty() {
-            0
-        } else {
-            self.alloc_nodes(&block)
-        };
+        self.nodes
+            .copy_within(base + rank + 1..base + count, base + rank);
+        self.meta
+            .copy_within(base + rank + 1..base + count, base + rank);
+        self.release_nodes((base + count - 1) as u32, 1);
         let p = &mut self.nodes[parent as usize];
         p.children &= !(1 << v);
-        p.child_base = new_base;
+        if p.children == 0 {
+            p.child_base = 0;
+        }
     }
 
     fn alloc_nodes(&mut self, block: &[(Node, Meta)]) -> u32 {
@@ -650,45 +661,44 @@ impl<V: Copy> PrefixTable<V> {
     /// sorted by (start, len): the order `iter` yields.
     fn own_insert(&mut self, idx: u32, entry: Own<V>) -> Option<V> {
         let m = self.meta[idx as usize];
-        let n = usize::from(m.own_len);
+        let (old, n) = (m.own_base as usize, usize::from(m.own_len));
         let key = (entry.start, entry.len);
         let block = self.own.block(m.own_base, n);
         let pos = block.partition_point(|o| (o.start, o.len) < key);
         if block.get(pos).is_some_and(|o| (o.start, o.len) == key) {
-            let o = &mut self.own.items[m.own_base as usize + pos];
+            let o = &mut self.own.items[old + pos];
             return Some(core::mem::replace(&mut o.value, entry.value));
         }
-        let mut new = Vec::with_capacity(n + 1);
-        new.extend_from_slice(&block[..pos]);
-        new.push(entry);
-        new.extend_from_slice(&block[pos..]);
+        let new = self.own.alloc_filled(n + 1, entry) as usize;
+        self.own.items.copy_within(old..old + pos, new);
+        self.own
+            .items
+            .copy_within(old + pos..old + n, new + pos + 1);
         self.own.release(m.own_base, n);
-        let base = self.own.alloc(&new);
         self.meta[idx as usize] = Meta {
-            own_base: base,
+            own_base: new as u32,
             own_len: m.own_len + 1,
         };
         None
     }
 
+    /// Removes an owned prefix of node `idx`: the ones after it move down
+    /// one, and the block gives up its last.
     fn own_remove(&mut self, idx: u32, start: u16, len: u8) -> Option<V> {
         let m = self.meta[idx as usize];
-        let n = usize::from(m.own_len);
-        let block = self.own.block(m.own_base, n);
-        let pos = block
+        let (base, n) = (m.own_base as usize, usize::from(m.own_len));
+        let pos = self
+            .own
+            .block(m.own_base, n)
             .iter()
             .position(|o| o.start == start && o.len == len)?;
-        let old = block[pos].value;
-        let mut rest = block.to_vec();
-        rest.remove(pos);
-        self.own.release(m.own_base, n);
-        let base = if rest.is_empty() {
-            0
-        } else {
-            self.own.alloc(&rest)
-        };
+        let old = self.own.items[base + pos].value;
+        self.own
+            .items
+            .copy_within(base + pos + 1..base + n, base + pos);
+        self.own.release((base + n - 1) as u32, 1);
         self.meta[idx as usize] = Meta {
-            own_base: base,
+            own_base: if n == 1 { 0 } else { m.own_base },
             own_len: m.own_len - 1,
         };
         Some(old)
@@ -698,35 +708,47 @@ impl<V: Copy> PrefixTable<V> {
     fn rebuild_leaves(&mut self, idx: u32, depth: u32) {
         let k = stride(depth);
         let slots = 1usize << k;
-        let own = self.own_block(idx);
+        let m = self.meta[idx as usize];
+        let own = self.own.block(m.own_base, usize::from(m.own_len));
         let mut best = [0u16; 64];
         paint(&mut best[..slots], own, |len| k + depth - u32::from(len));
-        let mut leaves = Vec::new();
-        let mut run = [0u32; 64];
-        runs_of(&best[..slots], own, &mut leaves, &mut run[..slots]);
+        // The owned prefix of each run, in slot order.
+        let mut run_own = [0u16; 64];
+        let mut n_runs = 0;
         let (mut cover, mut runs) = (0u64, 0u64);
-        for s in 0..slots {
-            if run[s] != u32::MAX {
+        let mut prev = u16::MAX;
+        for (s, &b) in best[..slots].iter().enumerate() {
+            if b != u16::MAX {
                 cover |= 1 << s;
-                if s == 0 || run[s - 1] != run[s] {
+                if b != prev {
                     runs |= 1 << s;
+                    run_own[n_runs] = b;
+                    n_runs += 1;
                 }
             }
+            prev = b;
         }
         let node = self.nodes[idx as usize];
         let old_n = node.runs.count_ones() as usize;
-        let base = if leaves.len() == old_n {
-            let b = node.leaf_base as usize;
-            self.leaves.items[b..b + old_n].copy_from_slice(&leaves);
+        let leaf = |r: u16| {
+            let o = own[usize::from(r)];
+            Leaf {
+                value: o.value,
+                len: o.len,
+            }
+        };
+        let base = if n_runs == old_n {
             node.leaf_base
         } else {
             self.leaves.release(node.leaf_base, old_n);
-            if leaves.is_empty() {
-                0
-            } else {
-                self.leaves.alloc(&leaves)
+            match n_runs {
+                0 => 0,
+                _ => self.leaves.alloc_filled(n_runs, leaf(run_own[0])),
             }
         };
+        for (i, &r) in run_own[..n_runs].iter().enumerate() {
+            self.leaves.items[base as usize + i] = leaf(r);
+        }
         let node = &mut self.nodes[idx as usize];
         node.cover = cover;
         node.runs = runs;
