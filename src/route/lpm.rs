@@ -29,6 +29,7 @@
 //! million prefixes one at a time holds little dead space. Indices are
 //! `u32`: four billion nodes are far beyond any memory this runs in.
 
+use crate::ip::cidr::Ipv4Cidr;
 use core::fmt;
 use core::net::Ipv4Addr;
 use std::collections::{BTreeMap, BTreeSet};
@@ -322,7 +323,23 @@ fn runs_of<V: Copy>(best: &[u16], own: &[Own<V>], leaves: &mut Vec<Leaf<V>>, run
 ///
 /// A lookup reads one root slot, at most four nodes and one leaf. An update
 /// touches the nodes on one path and rewrites one node's leaves, or the
-/// root's for /12 and shorter.
+/// root's for /12 and shorter. Memory freed by removals is reused by later
+/// inserts but given back only from the end of each arena.
+///
+/// ```
+/// use ringstack::route::lpm::PrefixTable;
+/// use std::net::Ipv4Addr;
+///
+/// let mut fib = PrefixTable::new();
+/// fib.insert(Ipv4Addr::UNSPECIFIED, 0, 1u16).unwrap(); // default route
+/// fib.insert(Ipv4Addr::new(10, 0, 0, 0), 8, 2).unwrap();
+/// fib.insert(Ipv4Addr::new(10, 1, 2, 0), 24, 3).unwrap();
+/// assert_eq!(fib.lookup_len(Ipv4Addr::new(10, 1, 2, 3)), Some((24, 3)));
+/// assert_eq!(fib.lookup(Ipv4Addr::new(10, 9, 9, 9)), Some(2));
+/// fib.remove(Ipv4Addr::new(10, 0, 0, 0), 8);
+/// assert_eq!(fib.lookup(Ipv4Addr::new(10, 9, 9, 9)), Some(1));
+/// assert!(fib.insert(Ipv4Addr::new(10, 0, 0, 0), 33, 4).is_err());
+/// ```
 #[derive(Clone)]
 pub struct PrefixTable<V: Copy> {
     direct: Box<[Slot; ROOT_SLOTS]>,
@@ -415,6 +432,15 @@ impl<V: Copy> PrefixTable<V> {
         self.len += usize::from(old.is_none());
         self.rebuild_leaves(idx, depth);
         Ok(old)
+    }
+
+    /// [`insert`](Self::insert) for a prefix whose length is known good:
+    /// the network of `cidr` (its host bits are ignored).
+    pub fn insert_cidr(&mut self, cidr: Ipv4Cidr, value: V) -> Option<V> {
+        // An `Ipv4Cidr`'s length is at most 32, so there is no error.
+        self.insert(cidr.addr(), cidr.prefix_len(), value)
+            .ok()
+            .flatten()
     }
 
     /// Remove `prefix/len` (host bits ignored); the addresses it covered fall
@@ -1211,6 +1237,16 @@ mod tests {
         assert_eq!(t.len(), 1);
         assert_eq!(t.remove(ip("192.0.2.255"), 24), Some(2));
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn inserts_an_interface_cidr_as_its_network() {
+        let mut t = PrefixTable::new();
+        let cidr: Ipv4Cidr = "198.18.0.2/24".parse().unwrap();
+        assert_eq!(t.insert_cidr(cidr, 1u32), None);
+        assert_eq!(t.insert_cidr(cidr, 2), Some(1));
+        assert_eq!(t.get(ip("198.18.0.0"), 24), Some(2));
+        assert_eq!(t.lookup_len(ip("198.18.0.200")), Some((24, 2)));
     }
 
     #[test]
