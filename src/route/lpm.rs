@@ -184,6 +184,15 @@ fn reserve<T>(v: &mut Vec<T>, n: usize) {
     }
 }
 
+/// Gives back capacity once a vector has shrunk to a quarter of it, so a
+/// table emptied after a full feed does not keep the full feed's memory.
+/// Keeping twice the length keeps the copies amortised.
+fn trim<T>(v: &mut Vec<T>) {
+    if v.len() < v.capacity() / 4 {
+        v.shrink_to(v.len() * 2);
+    }
+}
+
 /// Blocks of `T` in one vector.
 #[derive(Clone, Debug)]
 struct Arena<T> {
@@ -227,6 +236,7 @@ impl<T: Copy> Arena<T> {
     fn release(&mut self, base: u32, n: usize) {
         self.ext.release(base, n as u32);
         self.items.truncate(self.ext.end as usize);
+        trim(&mut self.items);
     }
 
     fn block(&self, base: u32, n: usize) -> &[T] {
@@ -457,6 +467,7 @@ impl<V: Copy> PrefixTable<V> {
                 .iter()
                 .position(|o| o.start == start && o.len == len)?;
             let old = self.root_own.remove(pos).value;
+            trim(&mut self.root_own);
             self.len -= 1;
             self.rebuild_root();
             return Some(old);
@@ -681,6 +692,8 @@ impl<V: Copy> PrefixTable<V> {
         self.node_ext.release(base, n as u32);
         self.nodes.truncate(self.node_ext.end as usize);
         self.meta.truncate(self.node_ext.end as usize);
+        trim(&mut self.nodes);
+        trim(&mut self.meta);
     }
 
     /// Adds or replaces an owned prefix of node `idx`, keeping the block
@@ -1150,11 +1163,12 @@ mod tests {
                 assert!(t.remove(a, l).is_some());
                 check_blocks(&t);
             }
-            // Emptied, the table holds nothing but the root array.
+            // Emptied, the table holds little but the root array.
             assert!(t.is_empty());
             assert_eq!(t.iter().count(), 0);
             assert_eq!(t.nodes.len(), 1);
             assert!(t.leaves.items.is_empty() && t.own.items.is_empty());
+            assert!(t.memory_bytes() < PrefixTable::<u32>::new().memory_bytes() + 8192);
             assert_eq!(t.lookup(Ipv4Addr::from(anchors[0])), None);
         }
     }
