@@ -220,6 +220,19 @@ impl<T: Copy> Arena<T> {
         base
     }
 
+    /// Grows the block of `n` items at `base` by `extra` copies of `fill`
+    /// where it is, if it ends the arena: as it mostly does while prefixes
+    /// arrive in address order.
+    fn grow_at_end(&mut self, base: u32, n: usize, extra: usize, fill: T) -> bool {
+        if n == 0 || base as usize + n != self.items.len() {
+            return false;
+        }
+        reserve(&mut self.items, extra);
+        self.items.resize(self.items.len() + extra, fill);
+        self.ext.end += extra as u32;
+        true
+    }
+
     /// A block of `n` copies of `fill`, for the caller to overwrite.
     fn alloc_filled(&mut self, n: usize, fill: T) -> u32 {
         let base = self.ext.alloc(n as u32);
@@ -444,6 +457,30 @@ impl<V: Copy> PrefixTable<V> {
         Ok(old)
     }
 
+    /// Inserts many prefixes, replacing values as [`insert`](Self::insert)
+    /// does (of a prefix given twice, the later value stays). They go in
+    /// in address order, in which a full table loads about twice as fast
+    /// as in random order and packs tighter. If any length is above 32,
+    /// nothing is inserted.
+    pub fn insert_all(
+        &mut self,
+        prefixes: impl IntoIterator<Item = (Ipv4Addr, u8, V)>,
+    ) -> Result<(), PrefixLenError> {
+        let mut all = Vec::new();
+        for (prefix, len, value) in prefixes {
+            if len > 32 {
+                return Err(PrefixLenError { len });
+            }
+            all.push((mask(u32::from(prefix), len), len, value));
+        }
+        // Stable: of two equal prefixes, the later is inserted last.
+        all.sort_by_key(|&(a, l, _)| (a, l));
+        for (a, l, v) in all {
+            self.insert(Ipv4Addr::from(a), l, v)?;
+        }
+        Ok(())
+    }
+
     /// [`insert`](Self::insert) for a prefix whose length is known good:
     /// the network of `cidr` (its host bits are ignored).
     pub fn insert_cidr(&mut self, cidr: Ipv4Cidr, value: V) -> Option<V> {
@@ -640,12 +677,28 @@ impl<V: Copy> PrefixTable<V> {
         let count = p.children.count_ones() as usize;
         let rank = (p.children & ((1u64 << v) - 1)).count_ones() as usize;
         let base = p.child_base as usize;
-        let mut block = [(Node::default(), Meta::default()); 64];
-        for i in 0..count {
-            block[i + usize::from(i >= rank)] = (self.nodes[base + i], self.meta[base + i]);
-        }
-        self.release_nodes(p.child_base, count);
-        let new_base = self.alloc_nodes(&block[..count + 1]);
+        let new_base = if count > 0 && base + count == self.nodes.len() {
+            // The block ends the arena: grow it where it is.
+            reserve(&mut self.nodes, 1);
+            reserve(&mut self.meta, 1);
+            self.nodes.push(Node::default());
+            self.meta.push(Meta::default());
+            self.node_ext.end += 1;
+            self.nodes
+                .copy_within(base + rank..base + count, base + rank + 1);
+            self.meta
+                .copy_within(base + rank..base + count, base + rank + 1);
+            self.nodes[base + rank] = Node::default();
+            self.meta[base + rank] = Meta::default();
+            p.child_base
+        } else {
+            let mut block = [(Node::default(), Meta::default()); 64];
+            for i in 0..count {
+                block[i + usize::from(i >= rank)] = (self.nodes[base + i], self.meta[base + i]);
+            }
+            self.release_nodes(p.child_base, count);
+            self.alloc_nodes(&block[..count + 1])
+        };
         let p = &mut self.nodes[parent as usize];
         p.children |= 1 << v;
         p.child_base = new_base;
@@ -708,12 +761,21 @@ impl<V: Copy> PrefixTable<V> {
             let o = &mut self.own.items[old + pos];
             return Some(core::mem::replace(&mut o.value, entry.value));
         }
-        let new = self.own.alloc_filled(n + 1, entry) as usize;
-        self.own.items.copy_within(old..old + pos, new);
-        self.own
-            .items
-            .copy_within(old + pos..old + n, new + pos + 1);
-        self.own.release(m.own_base, n);
+        let new = if self.own.grow_at_end(m.own_base, n, 1, entry) {
+            self.own
+                .items
+                .copy_within(old + pos..old + n, old + pos + 1);
+            self.own.items[old + pos] = entry;
+            old
+        } else {
+            let new = self.own.alloc_filled(n + 1, entry) as usize;
+            self.own.items.copy_within(old..old + pos, new);
+            self.own
+                .items
+                .copy_within(old + pos..old + n, new + pos + 1);
+            self.own.release(m.own_base, n);
+            new
+        };
         self.meta[idx as usize] = Meta {
             own_base: new as u32,
             own_len: m.own_len + 1,
@@ -776,7 +838,16 @@ impl<V: Copy> PrefixTable<V> {
                 len: o.len,
             }
         };
-        let base = if n_runs == old_n {
+        let base = if n_runs == old_n
+            || n_runs > old_n
+                && self
+                    .leaves
+                    .grow_at_end(node.leaf_base, old_n, n_runs - old_n, leaf(run_own[0]))
+        {
+            node.leaf_base
+        } else if 0 < n_runs && n_runs < old_n {
+            self.leaves
+                .release(node.leaf_base + n_runs as u32, old_n - n_runs);
             node.leaf_base
         } else {
             self.leaves.release(node.leaf_base, old_n);
@@ -1251,6 +1322,37 @@ mod tests {
         assert_eq!(t.len(), 1);
         assert_eq!(t.remove(ip("192.0.2.255"), 24), Some(2));
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn insert_all_equals_inserting_one_by_one() {
+        let v = synthetic_internet_table(5000, 3);
+        let mut one = PrefixTable::new();
+        for (i, &(a, l)) in v.iter().enumerate() {
+            one.insert(a, l, i as u32).unwrap();
+        }
+        // The same prefixes again with other host bits: the later wins.
+        let again = v.iter().enumerate().map(|(i, &(a, l))| (a, l, i as u32));
+        let first = v
+            .iter()
+            .map(|&(a, l)| (Ipv4Addr::from(u32::from(a) | u32::from(l < 32)), l, 0));
+        let mut all = PrefixTable::new();
+        all.insert_all(first.chain(again)).unwrap();
+        check_blocks(&one);
+        check_blocks(&all);
+        assert_eq!(
+            all.iter().collect::<Vec<_>>(),
+            one.iter().collect::<Vec<_>>()
+        );
+        assert!(all.memory_bytes() <= one.memory_bytes());
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        for _ in 0..2000 {
+            let a = Ipv4Addr::from(rng.next_u32());
+            assert_eq!(all.lookup_len(a), one.lookup_len(a));
+        }
+        let bad = [(ip("10.0.0.0"), 8, 1), (ip("10.0.0.0"), 40, 2)];
+        assert_eq!(all.insert_all(bad), Err(PrefixLenError { len: 40 }));
+        assert_eq!(all.len(), v.len());
     }
 
     #[test]
