@@ -25,6 +25,7 @@ pub mod dev;
 pub mod eth;
 pub mod icmp;
 pub mod ip;
+pub mod route;
 pub mod stack;
 pub mod tcp;
 pub mod time;

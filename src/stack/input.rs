@@ -1,7 +1,7 @@
 //! The input path: one frame, carried to completion.
 
 use super::output::{bogus_source, IpTx, Out};
-use super::Stack;
+use super::{IfaceId, One, Stack, Transmitters};
 use crate::arp::wire as arpw;
 use crate::arp::Learned;
 use crate::dev::Transmit;
@@ -20,36 +20,61 @@ impl Stack {
     /// written to `tx`. Public so benches and fuzzers can drive the stack
     /// without a device.
     pub fn process_frame(&mut self, now: Instant, frame: &[u8], tx: &mut dyn Transmit) {
+        self.process_frame_on(now, IfaceId(0), frame, &mut One(tx))
+    }
+
+    /// [`Stack::process_frame`] for a frame received on interface `ifx`;
+    /// answers and forwarded packets go out through `tx`.
+    pub fn process_frame_on(
+        &mut self,
+        now: Instant,
+        ifx: IfaceId,
+        frame: &[u8],
+        tx: &mut dyn Transmitters,
+    ) {
         let s = &mut self.stats.eth;
         s.rx_frames += 1;
         s.rx_bytes += frame.len() as u64;
+        let Some(iface) = self.ifs.get_mut(ifx.index()) else {
+            s.drop_no_interface += 1;
+            return;
+        };
+        iface.stats.rx_frames += 1;
+        iface.stats.rx_bytes += frame.len() as u64;
         let Ok(f) = eth::Frame::new_checked(frame) else {
             s.drop_truncated += 1;
             return;
         };
         let dst = f.dst_addr();
         // We join no multicast groups, so only our MAC and broadcast are ours.
-        if dst != self.iface.mac && !dst.is_broadcast() {
+        if dst != iface.mac && !dst.is_broadcast() {
             s.drop_not_our_mac += 1;
             return;
         }
-        if f.src_addr().is_multicast() || f.src_addr() == self.iface.mac {
+        if f.src_addr().is_multicast() || f.src_addr() == iface.mac {
             s.drop_bad_src_mac += 1;
             return;
         }
         let vid = f.vlan().map(|t| t.vid);
-        if vid != self.iface.vlan {
+        if vid != iface.vlan {
             s.drop_vlan += 1;
             return;
         }
         match f.payload_ethertype() {
-            EtherType::Arp => self.process_arp(now, f.src_addr(), f.payload(), tx),
-            EtherType::Ipv4 => self.process_ipv4(now, f.payload(), dst.is_broadcast(), tx),
+            EtherType::Arp => self.process_arp(now, ifx, f.src_addr(), f.payload(), tx),
+            EtherType::Ipv4 => self.process_ipv4(now, ifx, f.payload(), dst.is_broadcast(), tx),
             _ => s.drop_unknown_ethertype += 1,
         }
     }
 
-    fn process_arp(&mut self, now: Instant, eth_src: MacAddr, data: &[u8], tx: &mut dyn Transmit) {
+    fn process_arp(
+        &mut self,
+        now: Instant,
+        ifx: IfaceId,
+        eth_src: MacAddr,
+        data: &[u8],
+        tx: &mut dyn Transmitters,
+    ) {
         let s = &mut self.stats.arp;
         let Ok(p) = arpw::Packet::new_checked(data) else {
             s.drop_truncated += 1;
@@ -80,33 +105,36 @@ impl Stack {
             s.drop_bad_sender += 1;
             return;
         }
-        if self.iface.has_addr(repr.source_ip) {
+        let iface = &mut self.ifs[ifx.index()];
+        if iface.has_addr(repr.source_ip) {
             // Someone else claims our address (RFC 5227 §2.4 conflict).
             s.address_conflicts += 1;
             tracing::warn!(addr = %repr.source_ip, mac = %repr.source_mac, "address conflict: another host claims our address");
             return;
         }
-        let for_us = self.iface.has_addr(repr.target_ip);
+        let own = iface.has_addr(repr.target_ip);
         // Learn only on-link unicast senders; 0.0.0.0 is an RFC 5227 probe.
         let sender_ok = !repr.source_ip.is_unspecified()
-            && self.iface.on_link(repr.source_ip)
-            && !self.iface.is_broadcast(repr.source_ip);
+            && iface.on_link(repr.source_ip)
+            && !iface.is_broadcast(repr.source_ip);
+        let proxy = !own && iface.proxy_arp && self.proxies_for(ifx, repr.target_ip);
+        let for_us = own || proxy;
         if sender_ok {
-            match self
-                .eg
+            match self.ifs[ifx.index()]
                 .arp
                 .learn(now, repr.source_ip, repr.source_mac, for_us)
             {
                 Learned::Released(queue) => {
                     let mut out = self.out();
                     for pkt in queue {
-                        out.transmit_ip_bytes(tx, repr.source_mac, &pkt);
+                        out.transmit_ip_bytes(tx, ifx, repr.source_mac, &pkt);
                     }
                 }
                 Learned::Conflict { held, probe } => {
                     tracing::debug!(ip = %repr.source_ip, claimed = %repr.source_mac, %held, "ARP claim for another MAC; verifying");
                     if probe {
-                        self.out().send_arp_request(tx, repr.source_ip, Some(held));
+                        self.out()
+                            .send_arp_request(tx, ifx, repr.source_ip, Some(held));
                     }
                 }
                 Learned::Nothing => {}
@@ -121,18 +149,40 @@ impl Stack {
         if repr.operation == arpw::Operation::Request {
             let reply = arpw::Repr {
                 operation: arpw::Operation::Reply,
-                source_mac: self.iface.mac,
+                source_mac: self.ifs[ifx.index()].mac,
                 source_ip: repr.target_ip,
                 target_mac: repr.source_mac,
                 target_ip: repr.source_ip,
             };
-            if self.out().send_arp(tx, repr.source_mac, reply) {
+            if self.out().send_arp(tx, ifx, repr.source_mac, reply) {
                 self.stats.arp.tx_replies += 1;
+                if proxy {
+                    self.stats.arp.tx_proxy_replies += 1;
+                }
             }
         }
     }
 
-    fn process_ipv4(&mut self, now: Instant, data: &[u8], link_bcast: bool, tx: &mut dyn Transmit) {
+    /// RFC 1027: with proxy ARP on interface `ifx`, we answer for `target`
+    /// when we forward and route it out of another interface.
+    fn proxies_for(&self, ifx: IfaceId, target: Ipv4Addr) -> bool {
+        if !self.eg.forwarding || target.is_unspecified() {
+            return false;
+        }
+        matches!(
+            self.fib.lookup(target).and_then(|h| h.egress(target)),
+            Some((out, _)) if out != ifx
+        )
+    }
+
+    fn process_ipv4(
+        &mut self,
+        now: Instant,
+        ifx: IfaceId,
+        data: &[u8],
+        link_bcast: bool,
+        tx: &mut dyn Transmitters,
+    ) {
         let s = &mut self.stats.ip;
         s.rx_packets += 1;
         // `Repr::parse` makes `new_checked`'s length checks itself, and its
@@ -149,25 +199,28 @@ impl Stack {
         let pair = Some((repr.src_addr, dst));
         // A flow's packets repeat the pair just accepted: the checks below
         // depend only on the two addresses and ours.
-        let bcast = if self.iface.rx_accepted == pair {
+        let bcast = if self.ifs[ifx.index()].rx_accepted == pair {
             false
         } else {
-            let bcast = self.iface.is_broadcast(dst);
-            if !bcast && !self.iface.has_addr(dst) {
-                s.drop_not_for_us += 1;
+            let bcast = self.ifs[ifx.index()].is_broadcast(dst);
+            if !bcast && !self.is_local(dst) {
+                if self.eg.forwarding {
+                    self.forward(now, ifx, data, p.header_len(), &repr, link_bcast, tx);
+                } else {
+                    self.stats.ip.drop_not_for_us += 1;
+                }
                 return;
             }
             // RFC 1122 §3.2.1.3: silently discard bogus sources. 0.0.0.0 is
             // let through only to a broadcast destination, where DHCP needs
             // it.
-            if bogus_source(&self.iface, repr.src_addr)
-                && !(repr.src_addr.is_unspecified() && bcast)
+            if bogus_source(&self.ifs, repr.src_addr) && !(repr.src_addr.is_unspecified() && bcast)
             {
-                s.drop_bad_src += 1;
+                self.stats.ip.drop_bad_src += 1;
                 return;
             }
             if !bcast {
-                self.iface.rx_accepted = pair;
+                self.ifs[ifx.index()].rx_accepted = pair;
             }
             bcast
         };
@@ -221,7 +274,7 @@ impl Stack {
         payload: &[u8],
         header: &[u8],
         bcast: bool,
-        tx: &mut dyn Transmit,
+        tx: &mut dyn Transmitters,
     ) {
         self.stats.ip.rx_delivered += 1;
         match ip.protocol {
@@ -244,7 +297,7 @@ impl Stack {
     fn send_error(
         &mut self,
         now: Instant,
-        tx: &mut dyn Transmit,
+        tx: &mut dyn Transmitters,
         ip: &ipw::Repr,
         header: &[u8],
         payload: &[u8],
@@ -267,7 +320,7 @@ impl Stack {
         ip: &ipw::Repr,
         data: &[u8],
         bcast: bool,
-        tx: &mut dyn Transmit,
+        tx: &mut dyn Transmitters,
     ) {
         let s = &mut self.stats.icmp;
         s.rx_messages += 1;
@@ -301,7 +354,7 @@ impl Stack {
                     src: ip.dst_addr,
                     dst: ip.src_addr,
                     protocol: Protocol::Icmp,
-                    ttl: self.iface.ttl,
+                    ttl: self.eg.ttl,
                     tos: 0,
                     dont_frag: false,
                 };
@@ -355,7 +408,7 @@ impl Stack {
         let Some(q) = Quoted::parse(quote) else {
             return;
         };
-        if !self.iface.has_addr(q.src) {
+        if !self.is_local(q.src) {
             return;
         }
         match q.protocol {
@@ -412,7 +465,7 @@ impl Stack {
         ip: &ipw::Repr,
         data: &[u8],
         bcast: bool,
-        tx: &mut dyn Transmit,
+        tx: &mut dyn Transmitters,
     ) {
         let s = &mut self.stats.tcpw;
         s.rx_segments += 1;
@@ -446,9 +499,10 @@ impl Stack {
                 return;
             }
         };
-        let ttl = self.iface.ttl;
+        let ttl = self.eg.ttl;
         let mut out = Out {
-            iface: &self.iface,
+            ifs: &mut self.ifs,
+            fib: &self.fib,
             eg: &mut self.eg,
             stats: &mut self.stats,
         };
@@ -472,7 +526,7 @@ impl Stack {
         data: &[u8],
         header: &[u8],
         bcast: bool,
-        tx: &mut dyn Transmit,
+        tx: &mut dyn Transmitters,
     ) {
         let s = &mut self.stats.udp;
         let p = match udpw::Packet::new_checked(data) {
