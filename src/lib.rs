@@ -26,6 +26,7 @@ pub mod eth;
 pub mod icmp;
 pub mod ip;
 pub mod route;
+pub mod router;
 pub mod stack;
 pub mod tcp;
 pub mod time;
