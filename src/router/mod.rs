@@ -4,3 +4,4 @@
 //! starts from a [`config::GatewayConfig`] it need not re-validate.
 
 pub mod config;
+pub mod runtime;

@@ -515,7 +515,9 @@ impl Stack {
             let name = self.interface_name(r.iface).unwrap_or("?");
             let mark = if selected.contains(&r) { "*" } else { " " };
             let via = r.via.map(|v| format!(" via {v}")).unwrap_or_default();
-            let net = Ipv4Cidr::new(r.to.network(), r.to.prefix_len()).expect("len ≤ 32");
+            let net = Ipv4Cidr::new(r.to.network(), r.to.prefix_len())
+                .expect("len ≤ 32")
+                .to_string();
             s += &format!(
                 "{mark} {net:<18}{via:<20} dev {name:<10} {:<9} metric {}\n",
                 r.kind.as_str(),
