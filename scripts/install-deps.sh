@@ -16,6 +16,10 @@ have tshark   || need+=(tshark)
 have nft      || need+=(nftables)
 have curl     || need+=(curl)
 have socat    || need+=(socat)
+# traceroute shows ringstack as the first hop in tests/gateway.rs; iperf3
+# drives benches/net/forward.sh.
+have traceroute || need+=(traceroute)
+have iperf3   || need+=(iperf3)
 # bpftool attaches a foreign XDP program for tests/dev_xdp.rs.
 have bpftool  || need+=(bpftool)
 

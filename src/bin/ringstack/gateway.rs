@@ -137,11 +137,10 @@ fn pcap_path(base: &Path, name: &str) -> PathBuf {
     base.with_file_name(file)
 }
 
-fn open_all(
-    cfg: &GatewayConfig,
-    d: &DevArgs,
-    seed: &[u8; 32],
-) -> Result<(Vec<Box<dyn Device>>, Vec<Link>)> {
+/// Every interface's device, in file order, and what each says it is.
+type Opened = (Vec<Box<dyn Device>>, Vec<Link>);
+
+fn open_all(cfg: &GatewayConfig, d: &DevArgs, seed: &[u8; 32]) -> Result<Opened> {
     let mut devs = Vec::new();
     let mut links = Vec::new();
     for (i, c) in cfg.interfaces.iter().enumerate() {
