@@ -690,12 +690,19 @@ impl Stack {
         let n = dev.receive(now, budget, &mut |frame, tx| {
             self.process_frame(now, frame, tx)
         })?;
-        let tx = &mut One(dev.transmitter());
+        self.poll_output(now, &mut One(dev.transmitter()));
+        dev.flush(now)?;
+        Ok(n)
+    }
+
+    /// The part of a poll that needs no received frame: due timers (ARP,
+    /// announcements, reassembly, TCP) and what sockets have queued, sent
+    /// through `tx`. For callers that hand frames in with
+    /// [`Stack::process_frame_on`] themselves.
+    pub fn poll_output(&mut self, now: Instant, tx: &mut dyn Transmitters) {
         self.run_timers(now, tx);
         self.flush_sockets(now, tx);
         self.poll_tcp(now, tx);
-        dev.flush(now)?;
-        Ok(n)
     }
 
     /// Run one bounded round of work over one device per interface
@@ -725,9 +732,7 @@ impl Stack {
             before: &mut *devs,
             after: &mut [],
         };
-        self.run_timers(now, &mut txs);
-        self.flush_sockets(now, &mut txs);
-        self.poll_tcp(now, &mut txs);
+        self.poll_output(now, &mut txs);
         let mut first_error = None;
         for d in devs.iter_mut() {
             if let Err(e) = d.flush(now) {
