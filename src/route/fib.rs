@@ -180,7 +180,10 @@ impl Fib {
                     (_, Some(gw)) => NextHop::Gateway(r.iface, gw),
                     (_, None) => NextHop::Attached(r.iface),
                 };
-                self.table.insert(addr, k.1, hop);
+                let _ = self
+                    .table
+                    .insert(addr, k.1, hop)
+                    .expect("a RIB key is at most /32");
             }
             None => {
                 self.rib.remove(&k);
