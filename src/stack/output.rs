@@ -109,7 +109,14 @@ impl Out<'_> {
         len: usize,
         emit: &mut dyn FnMut(&mut [u8]),
     ) -> Result<(), Error> {
-        let (ifx, next_hop) = match route(self.ifs, self.fib, h.dst) {
+        // The TCP output has usually just asked for this destination
+        // (`unicast_next_hop`) before falling back to this path.
+        let memo = self.eg.tx_route.get().filter(|m| m.0 == h.dst);
+        let routed = match memo {
+            Some((_, i, hop)) => Ok((i, hop)),
+            None => route(self.ifs, self.fib, h.dst),
+        };
+        let (ifx, next_hop) = match routed {
             Ok(n) => n,
             Err(e) => {
                 self.stats.ip.drop_no_route += 1;
