@@ -19,8 +19,9 @@ impl Stack {
     /// Carry one received Ethernet frame through the stack; answers are
     /// written to `tx`. Public so benches and fuzzers can drive the stack
     /// without a device.
+    #[inline]
     pub fn process_frame(&mut self, now: Instant, frame: &[u8], tx: &mut dyn Transmit) {
-        self.process_frame_on(now, IfaceId(0), frame, &mut One(tx))
+        self.rx_frame(now, IfaceId(0), frame, &mut One(tx))
     }
 
     /// [`Stack::process_frame`] for a frame received on interface `ifx`;
@@ -32,6 +33,14 @@ impl Stack {
         frame: &[u8],
         tx: &mut dyn Transmitters,
     ) {
+        self.rx_frame(now, ifx, frame, tx)
+    }
+
+    /// The Ethernet layer of `process_frame` and `process_frame_on`,
+    /// inlined into both (and through `process_frame` into `poll`'s receive
+    /// callback), so a frame reaches `process_ipv4` in one call.
+    #[inline(always)]
+    fn rx_frame(&mut self, now: Instant, ifx: IfaceId, frame: &[u8], tx: &mut dyn Transmitters) {
         let s = &mut self.stats.eth;
         s.rx_frames += 1;
         s.rx_bytes += frame.len() as u64;
