@@ -1,7 +1,7 @@
 //! The output path: routing, neighbour resolution, fragmentation, framing,
 //! ICMP errors, ARP requests, and the timers and socket queues that feed them.
 
-use super::{Egress, Error, IfaceId, Interface, Stack, Stats, Transmitters};
+use super::{Egress, Error, IfaceId, Interface, Stack, Stats, Transmitters, TxRoute};
 use crate::arp::cache::TimerAction;
 use crate::arp::wire as arpw;
 use crate::arp::Resolution;
@@ -70,17 +70,25 @@ impl Out<'_> {
     /// The next hop for a unicast `dst` (`None` for a broadcast or an
     /// unroutable one), remembered for the same destination next time.
     #[inline]
-    pub fn unicast_next_hop(&self, dst: Ipv4Addr) -> Option<(IfaceId, Ipv4Addr)> {
-        if let Some((d, i, hop)) = self.eg.tx_route.get() {
-            if d == dst {
-                return Some((i, hop));
-            }
+    pub fn unicast_next_hop(&mut self, dst: Ipv4Addr) -> Option<(IfaceId, Ipv4Addr)> {
+        match self.eg.tx_route {
+            Some(r) if r.dst == u32::from(dst) => Some((r.iface, Ipv4Addr::from(r.hop))),
+            _ => self.unicast_route(dst),
         }
+    }
+
+    /// `unicast_next_hop` through the FIB.
+    #[inline(never)]
+    fn unicast_route(&mut self, dst: Ipv4Addr) -> Option<(IfaceId, Ipv4Addr)> {
         let (i, hop) = route(self.ifs, self.fib, dst).ok()?;
         if self.ifs[i.index()].is_broadcast(dst) {
             return None;
         }
-        self.eg.tx_route.set(Some((dst, i, hop)));
+        self.eg.tx_route = Some(TxRoute {
+            dst: u32::from(dst),
+            hop: u32::from(hop),
+            iface: i,
+        });
         Some((i, hop))
     }
 
