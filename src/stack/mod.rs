@@ -30,7 +30,6 @@ use crate::route::fib::{Fib, NextHop, Route, RouteKind};
 use crate::tcp::{ConnHandle, ListenHandle, Tcp, TcpConfig, TcpError};
 use crate::time::{Duration, Instant};
 use crate::udp::socket::{UdpConfig, UdpSocket, UdpSocketStats};
-use core::cell::Cell;
 use core::net::{Ipv4Addr, SocketAddrV4};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -206,7 +205,18 @@ pub(crate) struct Egress {
     /// The last unicast destination [`Out::unicast_next_hop`] answered, with
     /// its interface and next hop; cleared whenever a route or an address
     /// changes.
-    pub tx_route: Cell<Option<(Ipv4Addr, IfaceId, Ipv4Addr)>>,
+    pub tx_route: Option<TxRoute>,
+}
+
+/// A route [`Out::unicast_next_hop`](output::Out::unicast_next_hop)
+/// remembers: `dst` leaves by interface `iface` to next hop `hop`. The
+/// addresses are kept as `u32`s so the memo is compared and read in whole
+/// aligned words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TxRoute {
+    pub dst: u32,
+    pub hop: u32,
+    pub iface: IfaceId,
 }
 
 pub struct Stack {
@@ -283,7 +293,7 @@ impl Stack {
             arp_actions: Vec::new(),
             ttl: config.ttl,
             forwarding: false,
-            tx_route: Cell::new(None),
+            tx_route: None,
         };
         let first = InterfaceConfig {
             mtu: config.mtu,
@@ -538,7 +548,7 @@ impl Stack {
         for i in &mut self.ifs {
             i.rx_accepted = None;
         }
-        self.eg.tx_route.set(None);
+        self.eg.tx_route = None;
     }
 
     /// Counters, including the reassembler's and every neighbour cache's.

@@ -1,7 +1,7 @@
 //! The output path: routing, neighbour resolution, fragmentation, framing,
 //! ICMP errors, ARP requests, and the timers and socket queues that feed them.
 
-use super::{Egress, Error, IfaceId, Interface, Stack, Stats, Transmitters};
+use super::{Egress, Error, IfaceId, Interface, Stack, Stats, Transmitters, TxRoute};
 use crate::arp::cache::TimerAction;
 use crate::arp::wire as arpw;
 use crate::arp::Resolution;
@@ -43,6 +43,14 @@ pub(crate) struct Out<'a> {
     pub stats: &'a mut Stats,
 }
 
+/// The Ethernet destination and source of a frame `emit_tcp`'s direct
+/// path writes, found together with its interface.
+#[derive(Clone, Copy)]
+struct LinkAddrs {
+    dst: MacAddr,
+    src: MacAddr,
+}
+
 /// The interface and next hop of a packet we originate to `dst`. The
 /// limited broadcast leaves by interface 0; an address of ours by the
 /// interface that holds it.
@@ -70,17 +78,25 @@ impl Out<'_> {
     /// The next hop for a unicast `dst` (`None` for a broadcast or an
     /// unroutable one), remembered for the same destination next time.
     #[inline]
-    pub fn unicast_next_hop(&self, dst: Ipv4Addr) -> Option<(IfaceId, Ipv4Addr)> {
-        if let Some((d, i, hop)) = self.eg.tx_route.get() {
-            if d == dst {
-                return Some((i, hop));
-            }
+    pub fn unicast_next_hop(&mut self, dst: Ipv4Addr) -> Option<(IfaceId, Ipv4Addr)> {
+        match self.eg.tx_route {
+            Some(r) if r.dst == u32::from(dst) => Some((r.iface, Ipv4Addr::from(r.hop))),
+            _ => self.unicast_route(dst),
         }
+    }
+
+    /// `unicast_next_hop` through the FIB.
+    #[inline(never)]
+    fn unicast_route(&mut self, dst: Ipv4Addr) -> Option<(IfaceId, Ipv4Addr)> {
         let (i, hop) = route(self.ifs, self.fib, dst).ok()?;
         if self.ifs[i.index()].is_broadcast(dst) {
             return None;
         }
-        self.eg.tx_route.set(Some((dst, i, hop)));
+        self.eg.tx_route = Some(TxRoute {
+            dst: u32::from(dst),
+            hop: u32::from(hop),
+            iface: i,
+        });
         Some((i, hop))
     }
 
@@ -272,11 +288,11 @@ impl Out<'_> {
         dst: Ipv4Addr,
         seg: &tcpw::Repr<'_>,
     ) -> Option<bool> {
-        let (ifx, mac) = self.direct_next_hop(now, dst, seg.buffer_len())?;
+        let (ifx, link) = self.direct_next_hop(now, dst, seg.buffer_len())?;
         let Some(tx) = tx.tx(ifx) else {
             return Some(self.count_tcp_tx(Err(TxError::TooLong), 0));
         };
-        Some(self.emit_tcp_frame(tx, ifx, mac, ttl, tos, src, dst, seg))
+        Some(self.emit_tcp_frame(tx, link, ttl, tos, src, dst, seg))
     }
 
     /// A run of segments ([`SegmentOut::run`]) on `emit_tcp_direct`'s path:
@@ -299,7 +315,7 @@ impl Out<'_> {
         first: &tcpw::Repr<'_>,
         mss: usize,
     ) -> Option<usize> {
-        let (ifx, mac) = self.direct_next_hop(now, dst, first.header_len() + mss)?;
+        let (ifx, link) = self.direct_next_hop(now, dst, first.header_len() + mss)?;
         let Some(tcp) = first.run_header(src, dst, mss) else {
             return Some(0);
         };
@@ -324,8 +340,8 @@ impl Out<'_> {
         ];
         let ip_sum = crate::ip::checksum::sum_be32(&words);
         let mut head = [0u8; HL];
-        head[..6].copy_from_slice(&mac.0);
-        head[6..12].copy_from_slice(&self.ifs[ifx.index()].mac.0);
+        head[..6].copy_from_slice(&link.dst.0);
+        head[6..12].copy_from_slice(&link.src.0);
         head[12..14].copy_from_slice(&u16::from(EtherType::Ipv4).to_be_bytes());
         for (w, at) in words
             .iter()
@@ -354,32 +370,33 @@ impl Out<'_> {
         Some(n)
     }
 
-    /// The interface and MAC a `len`-byte segment to `dst` goes to when
-    /// `emit_tcp_direct` can write it: no VLAN tag, fits the MTU, next hop
-    /// in the cache.
+    /// The interface and the Ethernet addresses a `len`-byte segment to
+    /// `dst` goes out with when `emit_tcp_direct` can write it: no VLAN tag,
+    /// fits the MTU, next hop in the cache.
     #[inline]
     fn direct_next_hop(
         &mut self,
         now: Instant,
         dst: Ipv4Addr,
         len: usize,
-    ) -> Option<(IfaceId, MacAddr)> {
+    ) -> Option<(IfaceId, LinkAddrs)> {
         let (ifx, next_hop) = self.unicast_next_hop(dst)?;
         let f = &self.ifs[ifx.index()];
         if f.vlan.is_some() || len > f.mtu - ipw::HEADER_LEN {
             return None;
         }
-        f.arp.cached(now, next_hop).map(|m| (ifx, m))
+        let dst = f.arp.cached(now, next_hop)?;
+        Some((ifx, LinkAddrs { dst, src: f.mac }))
     }
 
-    /// Writes one segment's frame to `mac`; the value is `emit_tcp`'s.
+    /// Writes one segment's frame with `link`'s addresses; the value is
+    /// `emit_tcp`'s.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn emit_tcp_frame(
         &mut self,
         tx: &mut dyn Transmit,
-        ifx: IfaceId,
-        mac: MacAddr,
+        link: LinkAddrs,
         ttl: u8,
         tos: u8,
         src: Ipv4Addr,
@@ -406,7 +423,7 @@ impl Out<'_> {
             u32::from(dst),
         ];
         words[2] |= u32::from(!crate::ip::checksum::sum_be32(&words));
-        let (dst_mac, src_mac) = (mac.0, self.ifs[ifx.index()].mac.0);
+        let (dst_mac, src_mac) = (link.dst.0, link.src.0);
         let ethertype = u16::from(EtherType::Ipv4).to_be_bytes();
         let r = tx.transmit(frame_len, &mut |buf| {
             let (h, rest) = buf.split_at_mut(HL);
