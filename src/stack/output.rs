@@ -127,9 +127,9 @@ impl Out<'_> {
     ) -> Result<(), Error> {
         // The TCP output has usually just asked for this destination
         // (`unicast_next_hop`) before falling back to this path.
-        let memo = self.eg.tx_route.get().filter(|m| m.0 == h.dst);
+        let memo = self.eg.tx_route.filter(|m| m.dst == u32::from(h.dst));
         let routed = match memo {
-            Some((_, i, hop)) => Ok((i, hop)),
+            Some(m) => Ok((m.iface, Ipv4Addr::from(m.hop))),
             None => route(self.ifs, self.fib, h.dst),
         };
         let (ifx, next_hop) = match routed {
