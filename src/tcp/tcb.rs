@@ -930,6 +930,16 @@ impl Tcb {
         self.send_ack(now, emit, stats);
     }
 
+    /// An ACK due at the end of the batch; SYN-RECEIVED's `transmit` sends
+    /// only the SYN-ACK, so there it goes at once.
+    fn owe_ack(&mut self, now: Instant, emit: &mut dyn SegmentOut, stats: &mut TcpStats) {
+        if self.state == State::SynReceived {
+            self.send_ack(now, emit, stats);
+        } else {
+            self.ack_now = true;
+        }
+    }
+
     fn syn_repr(&mut self, now: Instant, cfg: &TcpConfig) -> Repr<'static> {
         let synack = self.state == State::SynReceived;
         let (ws, sack, ts) = if synack {
@@ -1073,8 +1083,20 @@ impl Tcb {
             return;
         }
 
-        // First: the sequence number (§3.10.7.4, Table 6).
-        let wnd = self.rx.free().min(MAX_BUFFER);
+        // First: the sequence number (§3.10.7.4, Table 6). RCV.WND is the
+        // buffer's room while the window offered is open, and zero once the
+        // peer has used it up: RCV.ADV only moves right (SHLD-14) and never
+        // below an edge an ACK showed (RFC 7323 §2.4: "The receiver MUST
+        // honor, as in window, any segment that would have been in window
+        // for any <ACK> sent by the receiver"), so nothing in flight is
+        // refused, while a probe into a window left closed by receiver SWS
+        // avoidance (room below one MSS, not yet offered) is: its octet is
+        // taken when it comes again after the window opens.
+        let wnd = if self.rcv_adv > self.rcv_nxt {
+            self.rx.free().min(MAX_BUFFER)
+        } else {
+            0
+        };
         let mut acceptable = segment_acceptable(seg.seq_number, seg_len, self.rcv_nxt, wnd);
         // A segment covering the whole window from before RCV.NXT to past the
         // right edge carries acceptable data too (Linux's tcp_sequence()).
@@ -1088,7 +1110,8 @@ impl Tcb {
         }
         // "If the RCV.WND is zero, no segments will be acceptable, but
         // special allowance should be made to accept valid ACKs, URGs, and
-        // RSTs" (and MUST-66).
+        // RSTs" (and MUST-66): a segment at RCV.NXT is taken for those, and
+        // its text is refused after the URG step.
         let mut zero_window_ctl = false;
         if !acceptable && wnd == 0 && seg.seq_number == self.rcv_nxt {
             acceptable = true;
@@ -1214,9 +1237,18 @@ impl Tcb {
         }
 
         // Seventh: the segment text, in ESTABLISHED, FIN-WAIT-1, FIN-WAIT-2.
-        if zero_window_ctl {
+        if zero_window_ctl && !seg.payload.is_empty() {
+            // The zero-window probe of §3.8.6.1 ("one octet of new data"),
+            // or any text into a closed window: not acceptable, so refused
+            // (a FIN behind it too) and answered with the current window;
+            // RFC 1122 4.2.2.17's probing only works if it is answered.
+            stats.drop(|s| &mut s.drop_out_of_window);
+            self.owe_ack(now, emit, stats);
             return;
         }
+        // A bare FIN at RCV.NXT is taken even into a closed window: it needs
+        // no room, and refusing it would hold the peer's close back by a
+        // backed-off retransmission timeout (Linux takes it too).
         if matches!(
             self.state,
             State::Established | State::FinWait1 | State::FinWait2
@@ -1300,13 +1332,20 @@ impl Tcb {
         let len = seg.payload.len();
         let new_ack = ack > self.snd_una;
         if len > 0 {
-            // In-order data that fits: Table 6's acceptability holds (the
-            // window is RCV.BUFF's free space, at least `len` > 0), nothing
-            // is trimmed, and with no out-of-order data queued nothing
-            // behind it becomes contiguous.
-            if ack != self.snd_una || len > self.rx.free() || !self.ooo.is_empty() {
+            // In-order data within the window offered: Table 6's
+            // acceptability holds (RCV.ADV > RCV.NXT, so RCV.WND is the
+            // buffer's room, and RCV.ADV never passes RCV.NXT plus that
+            // room, so the data fits and nothing is trimmed), and with no
+            // out-of-order data queued nothing behind it becomes
+            // contiguous. Past RCV.ADV lie probes into a closed window,
+            // for the general path to refuse.
+            if ack != self.snd_una
+                || i64::from(self.rcv_adv.diff(seg.seq_number)) < len as i64
+                || !self.ooo.is_empty()
+            {
                 return false;
             }
+            debug_assert!(len <= self.rx.free());
         } else if !new_ack || self.recovery.is_some() || !self.scoreboard.is_empty() {
             // A pure ACK that acknowledges new data outside loss recovery,
             // with no SACKed data to reconsider: no duplicate-ACK counting,
