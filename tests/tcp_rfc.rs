@@ -181,6 +181,7 @@ fn segment_outside_the_window_gets_an_ack_not_processing() {
         payload: b"junk",
         ..r(far, Some(c.us))
     });
+    c.raw.poll();
     let out = c.raw.take();
     assert_eq!(out.len(), 1);
     let a = out[0].repr();
@@ -193,6 +194,7 @@ fn segment_outside_the_window_gets_an_ack_not_processing() {
         payload: b"old",
         ..r(c.them.wrapping_sub(3), Some(c.us))
     });
+    c.raw.poll();
     assert_eq!(c.raw.take().len(), 1);
 }
 
@@ -1792,4 +1794,110 @@ fn a_probe_into_a_zero_window_is_answered_in_every_synchronized_state() {
     assert_eq!(c.raw.tcp.state(c.h), Ok(State::LastAck));
     c.raw.inject(&probe(&c));
     assert_eq!(bare_ack(&answer(&mut c), c.us + 1, c.them, "LAST-ACK"), 0);
+}
+
+#[test]
+fn a_flood_of_unacceptable_segments_gets_one_ack_per_batch() {
+    // §3.10.7.4 answers each segment that is not acceptable, and "the
+    // processing of received segments MUST be implemented to aggregate ACK
+    // segments whenever possible (MUST-58). For example, if the TCP
+    // endpoint is processing a series of queued segments, it MUST process
+    // them all before sending any ACK segments (MUST-59)." So a burst of
+    // them with data gets one answer, each arriving on its own gets its
+    // own; without data, at most one every 500 ms.
+    let mut c = establish(base_cfg());
+    let far = c.them.wrapping_add(10_000_000);
+    for i in 0..100 {
+        c.raw.inject(&Repr {
+            payload: b"junk",
+            ..r(far + 4 * i, Some(c.us))
+        });
+    }
+    assert!(c.raw.take().is_empty(), "not before the end of the batch");
+    bare_ack(&answer(&mut c), c.us, c.them, "100 out of the window");
+    for i in 0..3 {
+        c.raw.advance(Duration::from_millis(1));
+        c.raw.inject(&Repr {
+            payload: b"old",
+            ..r(c.them.wrapping_sub(3), Some(c.us))
+        });
+        bare_ack(&answer(&mut c), c.us, c.them, &format!("duplicate {i}"));
+    }
+    for _ in 0..100 {
+        c.raw.inject(&r(far, Some(c.us)));
+    }
+    bare_ack(&answer(&mut c), c.us, c.them, "100 pure ones");
+    c.raw.advance(Duration::from_millis(499));
+    c.raw.inject(&r(far, Some(c.us)));
+    assert!(answer(&mut c).is_empty(), "within 500 ms");
+    c.raw.advance(Duration::from_millis(1));
+    c.raw.inject(&r(far, Some(c.us)));
+    bare_ack(&answer(&mut c), c.us, c.them, "500 ms on");
+    assert_eq!(c.raw.tcp.stats().drop_out_of_window, 205);
+}
+
+#[test]
+fn out_of_window_syns_share_the_challenge_ack_throttle() {
+    // RFC 5961 §4.2: "If the SYN bit is set, irrespective of the sequence
+    // number, TCP MUST send an ACK (also referred to as challenge ACK)";
+    // §7: "In order to alleviate multiple RSTs/SYNs from triggering
+    // multiple challenge ACKs, an ACK throttling mechanism is suggested."
+    // A SYN outside the window is throttled like one inside it.
+    let mut cfg = base_cfg();
+    cfg.challenge_ack_limit = 5;
+    let mut c = establish(cfg);
+    for i in 0..50 {
+        c.raw.inject(&Repr {
+            syn: true,
+            ..r(c.them.wrapping_add(1_000_000 + i), None)
+        });
+    }
+    assert_eq!(answer(&mut c).len(), 5);
+    assert_eq!(c.raw.tcp.stats().challenge_acks_suppressed, 45);
+    assert_eq!(c.raw.tcp.state(c.h), Ok(State::Established));
+}
+
+#[test]
+fn paws_rejects_are_answered_like_other_unacceptable_segments() {
+    // RFC 7323 §5.3 R1: "treat the arriving segment as not acceptable: Send
+    // an acknowledgment in reply as specified in RFC 793 page 69 and drop
+    // the segment" - at most every 500 ms without data, as for a segment
+    // outside the window, and at the end of the batch with data.
+    let mut cfg = base_cfg();
+    cfg.timestamps = true;
+    let mut raw = Raw::new(cfg);
+    let l = raw.tcp.listen(sa(US, 80), 8).unwrap();
+    raw.inject(&Repr {
+        syn: true,
+        timestamp: Some((1000, 0)),
+        ..r(1000, None)
+    });
+    let synack = raw.take();
+    let sa_ = synack[0].repr();
+    let (tsval, _) = sa_.timestamp.unwrap();
+    let us = sa_.seq_number.0 + 1;
+    raw.inject(&Repr {
+        timestamp: Some((1001, tsval)),
+        ..r(1001, Some(us))
+    });
+    raw.tcp.accept(l).unwrap();
+    let old = |payload: &'static [u8]| Repr {
+        timestamp: Some((900, tsval)),
+        payload,
+        ..r(1001, Some(us))
+    };
+    for _ in 0..20 {
+        raw.inject(&old(b""));
+    }
+    raw.poll();
+    assert_eq!(raw.take().len(), 1, "pure: one answer");
+    for _ in 0..20 {
+        raw.inject(&old(b"stale"));
+    }
+    assert!(raw.take().is_empty(), "not before the end of the batch");
+    raw.poll();
+    let out = raw.take();
+    assert_eq!(out.len(), 1, "with data: one answer per batch");
+    assert_eq!(out[0].repr().ack_number, Some(seq(1001)));
+    assert_eq!(raw.tcp.stats().paws_drops, 40);
 }

@@ -6,10 +6,11 @@
 //! A `Tcb` never reads a clock and never emits on its own: the table calls
 //! [`Tcb::on_segment`], [`Tcb::on_timer`] and [`Tcb::transmit`] with `now`
 //! and an `emit` callback. Answers that RFC 9293 requires at once (RST,
-//! challenge ACK, the ACK to an unacceptable segment) go out from
-//! `on_segment`; ACKs of data and everything else wait for `transmit`, which
-//! the table runs from `poll`, so a batch of arrivals is acknowledged once
-//! (MUST-58, MUST-59).
+//! challenge ACK, the ACK to an unacceptable segment without data) go out
+//! from `on_segment`; ACKs of data, including the answer to data that was
+//! not acceptable, and everything else wait for `transmit`, which the table
+//! runs from `poll`, so a batch of arrivals is acknowledged once (MUST-58,
+//! MUST-59).
 
 use core::net::{Ipv4Addr, SocketAddrV4};
 
@@ -930,6 +931,44 @@ impl Tcb {
         self.send_ack(now, emit, stats);
     }
 
+    /// §3.10.7.4: "If an incoming segment is not acceptable, an
+    /// acknowledgment should be sent in reply ... <SEQ=SND.NXT><ACK=RCV.NXT>
+    /// <CTL=ACK>" (RFC 7323 §5.3 R1 answers a PAWS reject the same way).
+    /// The caller has dropped an RST already. How often the answer goes
+    /// depends on what could turn it into a storm.
+    fn answer_unacceptable(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        seg: &Repr<'_>,
+        emit: &mut dyn SegmentOut,
+        stats: &mut TcpStats,
+    ) {
+        if seg.syn {
+            // RFC 5961 §4.2: a SYN gets its challenge ACK "irrespective of
+            // the sequence number", through the same §7 throttle whether or
+            // not it is in the window: a SYN flood must not bypass it.
+            self.challenge_ack(now, cfg, emit, stats);
+        } else if seg.payload.is_empty() && !seg.fin {
+            // Two ends that disagree would answer each other's pure ACKs
+            // forever; like Linux (tcp_oow_rate_limited) answer an
+            // out-of-window segment without data at most every 500 ms.
+            if now.saturating_since(self.oow_ack_at) >= OOW_ACK_INTERVAL {
+                self.oow_ack_at = now;
+                self.send_ack(now, emit, stats);
+            }
+        } else {
+            // The answer to data carries none, so it cannot feed a loop;
+            // each probe or retransmission, arriving on its own, gets one.
+            // Like every ACK of data it waits for the end of the batch:
+            // "if the TCP endpoint is processing a series of queued
+            // segments, it MUST process them all before sending any ACK
+            // segments (MUST-59)", so a burst or a flood of them costs one
+            // ACK per poll, not one per segment.
+            self.owe_ack(now, emit, stats);
+        }
+    }
+
     /// An ACK due at the end of the batch; SYN-RECEIVED's `transmit` sends
     /// only the SYN-ACK, so there it goes at once.
     fn owe_ack(&mut self, now: Instant, emit: &mut dyn SegmentOut, stats: &mut TcpStats) {
@@ -1063,7 +1102,7 @@ impl Tcb {
                 } else {
                     stats.paws_drops += 1;
                     stats.drop(|s| &mut s.drop_out_of_window);
-                    self.send_ack(now, emit, stats);
+                    self.answer_unacceptable(now, cfg, seg, emit, stats);
                     return;
                 }
             }
@@ -1125,16 +1164,7 @@ impl Tcb {
             if !seg.rst {
                 // Still an answer from a live peer: keep probing alive.
                 self.last_rx = now;
-                // Two ends that disagree would answer each other's pure
-                // ACKs forever; like Linux (tcp_oow_rate_limited) answer an
-                // out-of-window segment without data at most every 500 ms.
-                let pure = seg.payload.is_empty() && !seg.syn && !seg.fin;
-                if !pure || now.saturating_since(self.oow_ack_at) >= OOW_ACK_INTERVAL {
-                    if pure {
-                        self.oow_ack_at = now;
-                    }
-                    self.send_ack(now, emit, stats);
-                }
+                self.answer_unacceptable(now, cfg, seg, emit, stats);
             }
             return;
         }
