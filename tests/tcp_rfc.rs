@@ -1736,6 +1736,27 @@ fn a_lost_window_update_is_made_good_by_the_next_probe() {
 }
 
 #[test]
+fn data_partly_past_the_window_is_trimmed_and_answered_at_once() {
+    // §3.10.7.4: "One could tailor actual segments to fit this assumption
+    // by trimming off any portions that lie outside the window (including
+    // SYN and FIN)". The trimmed part was not acceptable, so the sender
+    // hears at once what was taken, not after the delayed-ACK timer.
+    let mut c = filled(1000);
+    let mut buf = [0u8; 1000];
+    assert_eq!(c.raw.tcp.recv(c.h, &mut buf[..700]), Ok(700));
+    assert_eq!(bare_ack(&answer(&mut c), c.us, c.them, "update"), 700);
+    let data = [3u8; 900];
+    c.raw.inject(&Repr {
+        payload: &data,
+        fin: true,
+        ..r(c.them, Some(c.us))
+    });
+    let w = bare_ack(&answer(&mut c), c.us, c.them + 700, "trimmed");
+    assert_eq!(w, 0);
+    assert_eq!(c.raw.tcp.state(c.h), Ok(State::Established), "FIN trimmed");
+}
+
+#[test]
 fn urg_and_rst_are_processed_in_a_zero_window_whose_text_is_refused() {
     // MUST-66: "A TCP receiver MUST process the RST and URG fields of all
     // incoming segments, even when the receive window is zero." The text

@@ -2113,6 +2113,8 @@ impl Tcb {
         if data.len() > room {
             data = &data[..room];
             fin = false;
+            // The rest was not acceptable: say at once what was taken.
+            self.ack_now = true;
         }
         if !data.is_empty() {
             self.rcv_mss = self
