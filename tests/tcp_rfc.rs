@@ -1922,3 +1922,24 @@ fn paws_rejects_are_answered_like_other_unacceptable_segments() {
     assert_eq!(out[0].repr().ack_number, Some(seq(1001)));
     assert_eq!(raw.tcp.stats().paws_drops, 40);
 }
+
+#[test]
+fn acks_from_a_sender_that_counts_its_refused_probe_are_taken() {
+    // §3.10.7.4: with RCV.WND zero "special allowance should be made to
+    // accept valid ACKs". A sender whose SND.NXT counts the probe octet we
+    // refused (RFC 9293's variables do, lwIP does) sends its ACKs at
+    // RCV.NXT + 1; they still acknowledge our data. Nothing further out is
+    // taken.
+    let mut c = filled(1000);
+    c.raw.tcp.set_nodelay(c.h, true).unwrap();
+    assert_eq!(c.raw.tcp.send(c.h, &[9u8; 100]), Ok(100));
+    assert_eq!(data_segs(&answer(&mut c)), vec![(c.us, 100)]);
+    c.raw.inject(&probe(&c));
+    bare_ack(&answer(&mut c), c.us + 100, c.them, "probe");
+    c.raw.inject(&r(c.them + 2, Some(c.us + 100)));
+    assert_eq!(c.raw.tcp.conn_stats(c.h).unwrap().bytes_acked, 0);
+    c.raw.take();
+    c.raw.inject(&r(c.them + 1, Some(c.us + 100)));
+    assert_eq!(c.raw.tcp.conn_stats(c.h).unwrap().bytes_acked, 100);
+    assert!(answer(&mut c).is_empty(), "a valid ACK, taken: no answer");
+}

@@ -283,6 +283,9 @@ pub struct Tcb {
 
     /// Last ACK sent for an out-of-window pure ACK.
     oow_ack_at: Instant,
+    /// RCV.NXT when text into a closed window was last refused, and how
+    /// far that text reached (SEQ space, FIN included).
+    refused_probe: (SeqNumber, usize),
     // Challenge ACK limiter (RFC 5961 §7), per connection.
     challenge_window: Instant,
     challenge_count: u32,
@@ -426,6 +429,7 @@ impl Tcb {
             undo_tsval: None,
             undo_armed: false,
             oow_ack_at: Instant::from_micros(i64::MIN / 2),
+            refused_probe: (SeqNumber(0), 0),
             challenge_window: now,
             challenge_count: 0,
             nodelay: !cfg.nagle,
@@ -1156,6 +1160,23 @@ impl Tcb {
             acceptable = true;
             zero_window_ctl = true;
         }
+        // The same allowance for the ACKs of a sender that counts the probe
+        // we refused in SND.NXT (RFC 9293's variables do, so does lwIP):
+        // they come with SEQ past RCV.NXT, up to the probe's end, and
+        // without this its ACKs of our data and its window updates would be
+        // lost for as long as our window stays closed.
+        let (at, len) = self.refused_probe;
+        if !acceptable
+            && wnd == 0
+            && seg_len == 0
+            && !seg.rst
+            && at == self.rcv_nxt
+            && seg.seq_number > at
+            && seg.seq_number - at <= len
+        {
+            acceptable = true;
+            zero_window_ctl = true;
+        }
         if !acceptable {
             // "If an incoming segment is not acceptable, an acknowledgment
             // should be sent in reply (unless the RST bit is set, if so drop
@@ -1273,6 +1294,7 @@ impl Tcb {
             // (a FIN behind it too) and answered with the current window;
             // RFC 1122 4.2.2.17's probing only works if it is answered.
             stats.drop(|s| &mut s.drop_out_of_window);
+            self.refused_probe = (self.rcv_nxt, seg.payload.len() + usize::from(seg.fin));
             self.owe_ack(now, emit, stats);
             return;
         }
