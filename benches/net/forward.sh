@@ -73,11 +73,13 @@ results=()
 for r in $(seq "$runs"); do
     kernel_on; ip netns exec "$L" ping -c 2 -q 198.51.100.2 >/dev/null
     results+=("$(measure kernel)"); kernel_off
-    for drv in "xdp --xdp-attach drv" "packet"; do
+    for drv in "xdp --xdp-attach drv" "xdp --xdp-attach drv --busy-poll" "packet"; do
         ip netns exec "$G" taskset -c 1 "$R" gateway --config "/tmp/$T.toml" --driver $drv >>"$log" 2>&1 &
         pid=$!; pids+=("$pid"); sleep 1.5
         ip netns exec "$L" ping -c 2 -q 198.51.100.2 >/dev/null
-        results+=("$(measure "ringstack-${drv%% *}")")
+        label="ringstack-${drv%% *}"
+        case "$drv" in *busy-poll*) label="$label-busy";; esac
+        results+=("$(measure "$label")")
         kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
     done
 done

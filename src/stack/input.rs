@@ -408,10 +408,8 @@ impl Stack {
             }
             icmpw::Repr::EchoReply { ident, seq, data } => {
                 s.rx_echo_replies += 1;
-                if let Some(&i) = self.ping_idents.get(&ident) {
-                    if let Some(sock) = self.pings.at_mut(i) {
-                        sock.on_reply(now, ip.src_addr, seq, ip.ttl, data);
-                    }
+                if let Some(sock) = self.pings.by_ident(ident) {
+                    sock.on_reply(now, ip.src_addr, seq, ip.ttl, data);
                 }
             }
             icmpw::Repr::DstUnreachable { invoking, .. }
@@ -453,14 +451,12 @@ impl Stack {
         match q.protocol {
             Protocol::Udp => {
                 let sport = u16::from_be_bytes([q.l4[0], q.l4[1]]);
-                if let Some(&i) = self.udp_ports.get(&sport) {
-                    if let Some(sock) = self.udp.at_mut(i) {
-                        sock.error = Some(super::Error::Icmp {
-                            from,
-                            msg_type,
-                            code,
-                        });
-                    }
+                if let Some(sock) = self.udp.by_port(sport) {
+                    sock.error = Some(super::Error::Icmp {
+                        from,
+                        msg_type,
+                        code,
+                    });
                 }
             }
             Protocol::Tcp => {
@@ -488,10 +484,8 @@ impl Stack {
             Protocol::Icmp if q.l4[0] == 8 => {
                 let ident = u16::from_be_bytes([q.l4[4], q.l4[5]]);
                 let seq = u16::from_be_bytes([q.l4[6], q.l4[7]]);
-                if let Some(&i) = self.ping_idents.get(&ident) {
-                    if let Some(sock) = self.pings.at_mut(i) {
-                        sock.on_error(from, seq, msg_type, code);
-                    }
+                if let Some(sock) = self.pings.by_ident(ident) {
+                    sock.on_error(from, seq, msg_type, code);
                 }
             }
             _ => {}
@@ -591,10 +585,7 @@ impl Stack {
             }
         };
         s.rx_datagrams += 1;
-        let sock = self
-            .udp_ports
-            .get(&repr.dst_port)
-            .and_then(|&i| self.udp.at_mut(i));
+        let sock = self.udp.by_port(repr.dst_port);
         let sock = sock.filter(|k| k.local.ip().is_unspecified() || *k.local.ip() == ip.dst_addr);
         let Some(sock) = sock else {
             s.drop_no_port += 1;

@@ -17,6 +17,7 @@ mod iface;
 mod input;
 pub(crate) mod output;
 mod slab;
+mod sockets;
 pub mod stats;
 
 use crate::arp::ArpConfig;
@@ -33,12 +34,11 @@ use crate::udp::socket::{UdpConfig, UdpSocket, UdpSocketStats};
 use core::net::{Ipv4Addr, SocketAddrV4};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use slab::Slab;
-use std::collections::HashMap;
 use std::io;
 
 pub(crate) use iface::{DeviceTx, Interface, One};
 pub use iface::{IfaceId, IfaceStats, InterfaceConfig, RpFilter, Transmitters};
+use sockets::{PingTable, UdpTable};
 pub use stats::Stats;
 
 /// Interfaces one stack can hold.
@@ -227,13 +227,8 @@ pub struct Stack {
     frag: Reassembler,
     /// Reused buffer that holds a reassembled datagram while it is delivered.
     reasm_buf: Vec<u8>,
-    udp: Slab<UdpSocket>,
-    udp_ports: HashMap<u16, usize>,
-    /// UDP sockets with datagrams waiting to be sent.
-    udp_dirty: Vec<usize>,
-    pings: Slab<PingSocket>,
-    ping_idents: HashMap<u16, usize>,
-    ping_dirty: Vec<usize>,
+    udp: UdpTable,
+    pings: PingTable,
     tcp: Tcp,
     rng: ChaCha20Rng,
     config: Config,
@@ -244,7 +239,7 @@ impl core::fmt::Debug for Stack {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Stack")
             .field("interfaces", &self.ifs)
-            .field("udp_sockets", &self.udp.len())
+            .field("udp_sockets", &self.udp.socks.len())
             .finish_non_exhaustive()
     }
 }
@@ -307,12 +302,8 @@ impl Stack {
             stats: Stats::default(),
             frag: Reassembler::new(config.reassembly.clone()),
             reasm_buf: Vec::new(),
-            udp: Slab::default(),
-            udp_ports: HashMap::new(),
-            udp_dirty: Vec::new(),
-            pings: Slab::default(),
-            ping_idents: HashMap::new(),
-            ping_dirty: Vec::new(),
+            udp: UdpTable::default(),
+            pings: PingTable::default(),
             tcp: Tcp::new(tcp_config, tcp_seed),
             rng,
             config,
@@ -764,7 +755,7 @@ impl Stack {
                 at = Some(at.map_or(t, |a| a.min(t)));
             }
         };
-        if !self.udp_dirty.is_empty() || !self.ping_dirty.is_empty() {
+        if !self.udp.dirty.is_empty() || !self.pings.dirty.is_empty() {
             consider(Some(Instant::ZERO));
         }
         for i in &self.ifs {
@@ -808,7 +799,7 @@ impl Stack {
     /// Bind a UDP socket. Port 0 picks a random free ephemeral port (RFC 6056);
     /// address 0.0.0.0 receives on every local address.
     pub fn udp_bind(&mut self, local: SocketAddrV4) -> Result<UdpHandle, Error> {
-        if self.udp.len() >= self.config.max_sockets {
+        if self.udp.socks.len() >= self.config.max_sockets {
             return Err(Error::TooManySockets);
         }
         let ip = *local.ip();
@@ -819,12 +810,11 @@ impl Stack {
         }
         let port = match local.port() {
             0 => self.pick_ephemeral_port()?,
-            p if self.udp_ports.contains_key(&p) => return Err(Error::AddrInUse(p)),
+            p if self.udp.ports.contains_key(&p) => return Err(Error::AddrInUse(p)),
             p => p,
         };
         let sock = UdpSocket::new(SocketAddrV4::new(ip, port), &self.config.udp, self.eg.ttl);
         let (index, gen) = self.udp.insert(sock);
-        self.udp_ports.insert(port, index);
         Ok(UdpHandle { index, gen })
     }
 
@@ -835,12 +825,13 @@ impl Stack {
         let start = self.rng.next_u32() % n;
         (0..n)
             .map(|i| lo + ((start + i) % n) as u16)
-            .find(|p| !self.udp_ports.contains_key(p))
+            .find(|p| !self.udp.ports.contains_key(p))
             .ok_or(Error::NoFreePorts)
     }
 
     pub fn udp_local_addr(&self, h: UdpHandle) -> Result<SocketAddrV4, Error> {
         self.udp
+            .socks
             .get(h.index, h.gen)
             .map(|s| s.local)
             .ok_or(Error::InvalidHandle)
@@ -848,6 +839,7 @@ impl Stack {
 
     pub fn udp_stats(&self, h: UdpHandle) -> Result<UdpSocketStats, Error> {
         self.udp
+            .socks
             .get(h.index, h.gen)
             .map(|s| s.stats.clone())
             .ok_or(Error::InvalidHandle)
@@ -857,6 +849,7 @@ impl Stack {
     /// `MessageTooLong` instead of being fragmented.
     pub fn udp_set_dont_fragment(&mut self, h: UdpHandle, df: bool) -> Result<(), Error> {
         self.udp
+            .socks
             .get_mut(h.index, h.gen)
             .map(|s| s.dont_frag = df)
             .ok_or(Error::InvalidHandle)
@@ -868,6 +861,7 @@ impl Stack {
             return Err(Error::InvalidArgument("ttl 0"));
         }
         self.udp
+            .socks
             .get_mut(h.index, h.gen)
             .map(|s| s.ttl = ttl)
             .ok_or(Error::InvalidHandle)
@@ -892,6 +886,7 @@ impl Stack {
         let mtu = self.out_route(dip)?.mtu;
         let sock = self
             .udp
+            .socks
             .get_mut(h.index, h.gen)
             .ok_or(Error::InvalidHandle)?;
         if let Some(e) = sock.error.take() {
@@ -909,7 +904,7 @@ impl Stack {
             return Err(Error::WouldBlock);
         }
         if was_empty {
-            self.udp_dirty.push(h.index);
+            self.udp.dirty.push(h.index);
         }
         Ok(())
     }
@@ -936,6 +931,7 @@ impl Stack {
     ) -> Result<R, Error> {
         let sock = self
             .udp
+            .socks
             .get_mut(h.index, h.gen)
             .ok_or(Error::InvalidHandle)?;
         let Some((from, data)) = sock.rx.front() else {
@@ -949,18 +945,16 @@ impl Stack {
     /// Whether a datagram is waiting.
     pub fn udp_can_recv(&self, h: UdpHandle) -> bool {
         self.udp
+            .socks
             .get(h.index, h.gen)
             .is_some_and(|s| !s.rx.is_empty())
     }
 
     /// Close the socket; datagrams not yet sent are discarded.
     pub fn udp_close(&mut self, h: UdpHandle) -> Result<(), Error> {
-        let sock = self
-            .udp
+        self.udp
             .remove(h.index, h.gen)
             .ok_or(Error::InvalidHandle)?;
-        self.udp_ports.remove(&sock.local.port());
-        self.udp_dirty.retain(|&i| i != h.index);
         Ok(())
     }
 
@@ -1002,22 +996,22 @@ impl Stack {
 
     /// Open a ping socket with a random, unused echo identifier.
     pub fn ping_open(&mut self) -> Result<PingHandle, Error> {
-        if self.pings.len() >= self.config.max_sockets.min(65536) {
+        if self.pings.socks.len() >= self.config.max_sockets.min(65536) {
             return Err(Error::TooManySockets);
         }
         let ident = loop {
             let id = self.random_u16();
-            if !self.ping_idents.contains_key(&id) {
+            if !self.pings.idents.contains_key(&id) {
                 break id;
             }
         };
         let (index, gen) = self.pings.insert(PingSocket::new(ident));
-        self.ping_idents.insert(ident, index);
         Ok(PingHandle { index, gen })
     }
 
     pub fn ping_ident(&self, h: PingHandle) -> Result<u16, Error> {
         self.pings
+            .socks
             .get(h.index, h.gen)
             .map(|s| s.ident())
             .ok_or(Error::InvalidHandle)
@@ -1046,6 +1040,7 @@ impl Stack {
         }
         let sock = self
             .pings
+            .socks
             .get_mut(h.index, h.gen)
             .ok_or(Error::InvalidHandle)?;
         let was_empty = sock.to_send.is_empty();
@@ -1058,7 +1053,7 @@ impl Stack {
             return Err(Error::WouldBlock);
         }
         if was_empty {
-            self.ping_dirty.push(h.index);
+            self.pings.dirty.push(h.index);
         }
         Ok(())
     }
@@ -1066,18 +1061,16 @@ impl Stack {
     /// The next reply, duplicate or error, if any.
     pub fn ping_recv(&mut self, h: PingHandle) -> Result<Option<PingEvent>, Error> {
         self.pings
+            .socks
             .get_mut(h.index, h.gen)
             .map(|s| s.next_event())
             .ok_or(Error::InvalidHandle)
     }
 
     pub fn ping_close(&mut self, h: PingHandle) -> Result<(), Error> {
-        let s = self
-            .pings
+        self.pings
             .remove(h.index, h.gen)
             .ok_or(Error::InvalidHandle)?;
-        self.ping_idents.remove(&s.ident());
-        self.ping_dirty.retain(|&i| i != h.index);
         Ok(())
     }
 }

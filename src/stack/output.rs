@@ -829,7 +829,7 @@ impl Stack {
     }
 
     pub(super) fn flush_sockets(&mut self, now: Instant, tx: &mut dyn Transmitters) {
-        let mut dirty = core::mem::take(&mut self.udp_dirty);
+        let mut dirty = core::mem::take(&mut self.udp.dirty);
         dirty.retain(|&index| {
             let mut out = Out {
                 ifs: &mut self.ifs,
@@ -837,7 +837,7 @@ impl Stack {
                 eg: &mut self.eg,
                 stats: &mut self.stats,
             };
-            let Some(sock) = self.udp.at_mut(index) else {
+            let Some(sock) = self.udp.socks.at_mut(index) else {
                 return false;
             };
             while let Some((dst, data)) = sock.tx.front() {
@@ -883,10 +883,10 @@ impl Stack {
             false
         });
         // Sockets queued during this flush (none today) keep their place.
-        dirty.append(&mut self.udp_dirty);
-        self.udp_dirty = dirty;
+        dirty.append(&mut self.udp.dirty);
+        self.udp.dirty = dirty;
 
-        let mut dirty = core::mem::take(&mut self.ping_dirty);
+        let mut dirty = core::mem::take(&mut self.pings.dirty);
         dirty.retain(|&index| {
             let mut out = Out {
                 ifs: &mut self.ifs,
@@ -894,7 +894,7 @@ impl Stack {
                 eg: &mut self.eg,
                 stats: &mut self.stats,
             };
-            let Some(sock) = self.pings.at_mut(index) else {
+            let Some(sock) = self.pings.socks.at_mut(index) else {
                 return false;
             };
             while let Some(&req) = sock.to_send.front() {
@@ -935,8 +935,8 @@ impl Stack {
             }
             false
         });
-        dirty.append(&mut self.ping_dirty);
-        self.ping_dirty = dirty;
+        dirty.append(&mut self.pings.dirty);
+        self.pings.dirty = dirty;
     }
 }
 
