@@ -95,6 +95,7 @@ pub struct Fib {
     rib: BTreeMap<(u32, u8), Vec<Route>>,
     table: PrefixTable<NextHop>,
     generation: u64,
+    has_default: bool,
 }
 
 fn key(c: Ipv4Cidr) -> (u32, u8) {
@@ -110,6 +111,13 @@ impl Fib {
     #[inline]
     pub fn lookup(&self, dst: Ipv4Addr) -> Option<NextHop> {
         self.table.lookup(dst)
+    }
+
+    /// Whether a default route (0.0.0.0/0) is installed: then every
+    /// address has a route, and a loose reverse-path check needs no lookup.
+    #[inline]
+    pub fn has_default(&self) -> bool {
+        self.has_default
     }
 
     /// Bumped by every change of the table.
@@ -172,6 +180,12 @@ impl Fib {
 
     fn refresh(&mut self, k: (u32, u8)) {
         self.generation += 1;
+        if k == (0, 0) {
+            self.has_default = self
+                .rib
+                .get(&k)
+                .is_some_and(|l| l.iter().any(|r| r.kind != RouteKind::Local));
+        }
         let addr = Ipv4Addr::from(k.0);
         match self.rib.get(&k).and_then(|l| best(l)) {
             Some(r) => {

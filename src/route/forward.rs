@@ -21,7 +21,7 @@ use crate::eth::{EtherType, MacAddr};
 use crate::icmp::wire as icmpw;
 use crate::ip::checksum;
 use crate::ip::wire as ipw;
-use crate::stack::output::bogus_source;
+use crate::stack::output::{any_broadcast, bogus_source};
 use crate::stack::{IfaceId, RpFilter, Stack, Transmitters};
 use crate::time::Instant;
 use core::net::Ipv4Addr;
@@ -144,7 +144,7 @@ impl Stack {
             Some(&mut s.fwd_drop_disabled)
         } else if martian_destination(dst) {
             Some(&mut s.fwd_drop_martian_dst)
-        } else if self.ifs.iter().any(|f| f.is_broadcast(dst)) {
+        } else if any_broadcast(&self.ifs, dst) {
             Some(&mut s.fwd_drop_directed_broadcast)
         } else if bogus_source(&self.ifs, src) {
             Some(&mut s.fwd_drop_martian_src)
@@ -279,7 +279,7 @@ impl Stack {
         let back = || self.fib.lookup(src).and_then(|h| h.egress(src));
         match self.ifs[ifx.index()].rp_filter {
             RpFilter::Off => true,
-            RpFilter::Loose => back().is_some(),
+            RpFilter::Loose => self.fib.has_default() || back().is_some(),
             RpFilter::Strict => back().is_some_and(|(i, _)| i == ifx),
         }
     }

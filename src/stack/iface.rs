@@ -117,6 +117,12 @@ pub(crate) struct Interface {
     /// packets skip the address checks; cleared when addresses or routes
     /// change.
     pub rx_accepted: Option<(Ipv4Addr, Ipv4Addr)>,
+    /// The addresses, and the directed broadcasts of their subnets, as
+    /// words: the per-packet checks compare words instead of deriving each
+    /// subnet's broadcast from its prefix length every time. Kept by
+    /// [`Interface::addrs_changed`].
+    words: Vec<u32>,
+    bcasts: Vec<u32>,
     pub arp: NeighborCache,
     /// Addresses still to announce (RFC 5227 §2.3): (address, when, left).
     pub announce: Vec<(Ipv4Addr, Instant, u8)>,
@@ -135,22 +141,49 @@ impl Interface {
             rp_filter: c.rp_filter,
             forward: c.forward,
             rx_accepted: None,
+            words: Vec::new(),
+            bcasts: Vec::new(),
             arp: NeighborCache::new(arp.clone()),
             announce: Vec::new(),
             stats: IfaceStats::default(),
         }
     }
 
+    /// Rebuild the address words after `addrs` changed.
+    pub fn addrs_changed(&mut self) {
+        self.words = self.addrs.iter().map(|c| u32::from(c.addr())).collect();
+        self.bcasts = self
+            .addrs
+            .iter()
+            .filter_map(|c| c.broadcast())
+            .map(u32::from)
+            .collect();
+    }
+
+    #[inline]
     pub fn has_addr(&self, ip: Ipv4Addr) -> bool {
-        self.addrs.iter().any(|c| c.addr() == ip)
+        self.words.contains(&u32::from(ip))
     }
     pub fn on_link(&self, ip: Ipv4Addr) -> bool {
         self.addrs.iter().any(|c| c.contains(ip))
     }
     /// The limited broadcast or the directed broadcast of one of this
     /// interface's subnets.
+    #[inline]
     pub fn is_broadcast(&self, ip: Ipv4Addr) -> bool {
-        ip.is_broadcast() || self.addrs.iter().any(|c| c.broadcast() == Some(ip))
+        let w = u32::from(ip);
+        w == u32::MAX || self.bcasts.contains(&w)
+    }
+
+    /// A directed broadcast of one of this interface's subnets.
+    #[inline]
+    pub fn is_directed_broadcast(&self, w: u32) -> bool {
+        self.bcasts.contains(&w)
+    }
+
+    #[inline]
+    pub fn has_addr_word(&self, w: u32) -> bool {
+        self.words.contains(&w)
     }
     /// The source address for packets to `dst` leaving here: the address on
     /// its subnet, else the first one.

@@ -531,7 +531,8 @@ impl Stack {
     /// Whether `ip` is one of the stack's addresses, on any interface.
     #[inline]
     pub fn is_local(&self, ip: Ipv4Addr) -> bool {
-        self.ifs.iter().any(|i| i.has_addr(ip))
+        let w = u32::from(ip);
+        self.ifs.iter().any(|i| i.has_addr_word(w))
     }
 
     /// Forget every verdict that depends on the addresses or routes.
@@ -607,6 +608,7 @@ impl Stack {
             return Ok(());
         }
         f.addrs.push(cidr);
+        f.addrs_changed();
         if announce {
             // RFC 5227 §2.3: ANNOUNCE_NUM 2, ANNOUNCE_INTERVAL 2 s; the first
             // goes at the next poll (Instant::ZERO is always due).
@@ -642,6 +644,7 @@ impl Stack {
             .filter(|c| c.addr() == addr)
             .collect();
         f.addrs.retain(|c| c.addr() != addr);
+        f.addrs_changed();
         f.announce.retain(|a| a.0 != addr);
         let left = f.addrs.clone();
         for c in gone {

@@ -688,7 +688,7 @@ impl Out<'_> {
         if link_broadcast || orig.frag_offset != 0 {
             return false;
         }
-        if self.ifs.iter().any(|f| f.is_broadcast(orig.dst_addr)) || orig.dst_addr.is_multicast() {
+        if any_broadcast(self.ifs, orig.dst_addr) || orig.dst_addr.is_multicast() {
             return false;
         }
         if bogus_source(self.ifs, orig.src_addr) {
@@ -711,11 +711,21 @@ impl Out<'_> {
 /// class E, or one of our own addresses.
 pub(crate) fn bogus_source(ifs: &[Interface], src: Ipv4Addr) -> bool {
     let o = src.octets();
+    let w = u32::from(src);
     o[0] == 0
         || src.is_multicast()
         || o[0] == 127
         || o[0] >= 240
-        || ifs.iter().any(|f| f.is_broadcast(src) || f.has_addr(src))
+        || ifs
+            .iter()
+            .any(|f| f.is_directed_broadcast(w) || f.has_addr_word(w))
+}
+
+/// The limited broadcast, or the directed broadcast of any subnet of ours.
+#[inline]
+pub(crate) fn any_broadcast(ifs: &[Interface], ip: Ipv4Addr) -> bool {
+    let w = u32::from(ip);
+    w == u32::MAX || ifs.iter().any(|f| f.is_directed_broadcast(w))
 }
 
 impl Stack {
