@@ -574,14 +574,14 @@ mod tests {
     fn lease(i: u8) -> StoredLease {
         StoredLease {
             addr: Ipv4Addr::new(10, 0, 0, i),
-            client: if i % 2 == 0 {
+            client: if i.is_multiple_of(2) {
                 ClientKey::Mac(MacAddr([2, 0, 0, 0, 0, i]))
             } else {
                 ClientKey::Id(vec![0xff, i, 0, 1, 2])
             },
             mac: MacAddr([2, 0, 0, 0, 0, i]),
             expires: CLOCK.now + Duration::from_secs(3600 + u64::from(i)),
-            hostname: (i % 3 == 0).then(|| format!("host {i}")),
+            hostname: i.is_multiple_of(3).then(|| format!("host {i}")),
         }
     }
 
