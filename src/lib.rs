@@ -22,6 +22,7 @@ macro_rules! error_via_as_str {
 
 pub mod arp;
 pub mod dev;
+pub mod dhcp;
 pub mod eth;
 pub mod icmp;
 pub mod ip;
