@@ -127,6 +127,8 @@ pub(crate) struct Interface {
     /// Addresses still to announce (RFC 5227 §2.3): (address, when, left).
     pub announce: Vec<(Ipv4Addr, Instant, u8)>,
     pub stats: IfaceStats,
+    /// The interface's DHCP client, when it takes its address from one.
+    pub dhcp: Option<Box<crate::dhcp::DhcpClient>>,
 }
 
 impl Interface {
@@ -146,6 +148,7 @@ impl Interface {
             arp: NeighborCache::new(arp.clone()),
             announce: Vec::new(),
             stats: IfaceStats::default(),
+            dhcp: None,
         }
     }
 

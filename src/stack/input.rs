@@ -50,6 +50,7 @@ impl Stack {
         };
         iface.stats.rx_frames += 1;
         iface.stats.rx_bytes += frame.len() as u64;
+        self.rx_iface = ifx;
         let Ok(f) = eth::Frame::new_checked(frame) else {
             s.drop_truncated += 1;
             return;
@@ -115,6 +116,10 @@ impl Stack {
             return;
         }
         let iface = &mut self.ifs[ifx.index()];
+        if let Some(c) = &mut iface.dhcp {
+            // RFC 5227 conflict detection for the address being checked.
+            c.on_arp(now, repr.source_ip, repr.source_mac, repr.target_ip);
+        }
         if iface.has_addr(repr.source_ip) {
             // Someone else claims our address (RFC 5227 §2.4 conflict).
             s.address_conflicts += 1;
@@ -243,6 +248,14 @@ impl Stack {
         } else {
             let bcast = self.ifs[ifx.index()].is_broadcast(dst);
             if !bcast && !self.is_local(dst) {
+                // A DHCP server may unicast its answer to the address it
+                // offers, which is not ours yet (RFC 2131 §4.1).
+                if repr.protocol == Protocol::Udp
+                    && !repr.is_fragment()
+                    && self.dhcp_input(now, ifx, repr, p.payload())
+                {
+                    return;
+                }
                 if self.eg.forwarding {
                     self.forward(now, ifx, data, p.header_len(), repr, link_bcast, tx);
                 } else {
@@ -588,6 +601,10 @@ impl Stack {
         let sock = self.udp.by_port(repr.dst_port);
         let sock = sock.filter(|k| k.local.ip().is_unspecified() || *k.local.ip() == ip.dst_addr);
         let Some(sock) = sock else {
+            if self.dhcp_input(now, self.rx_iface, ip, data) {
+                return;
+            }
+            let s = &mut self.stats.udp;
             s.drop_no_port += 1;
             let err = icmpw::Repr::DstUnreachable {
                 code: icmpw::DstUnreachable::PortUnreachable,

@@ -13,6 +13,7 @@
 //! destination routed out of another is forwarded (RFC 1812,
 //! `route::forward`).
 
+mod dhcp;
 mod iface;
 mod input;
 pub(crate) mod output;
@@ -36,6 +37,7 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use std::io;
 
+pub use dhcp::DhcpEvent;
 pub(crate) use iface::{DeviceTx, Interface, One};
 pub use iface::{IfaceId, IfaceStats, InterfaceConfig, RpFilter, Transmitters};
 use sockets::{PingTable, UdpTable};
@@ -233,6 +235,9 @@ pub struct Stack {
     rng: ChaCha20Rng,
     config: Config,
     started: bool,
+    /// The interface of the frame being processed.
+    rx_iface: IfaceId,
+    dhcp_events: std::collections::VecDeque<DhcpEvent>,
 }
 
 impl core::fmt::Debug for Stack {
@@ -308,6 +313,8 @@ impl Stack {
             rng,
             config,
             started: false,
+            rx_iface: IfaceId(0),
+            dhcp_events: std::collections::VecDeque::new(),
         };
         for a in stack.config.addrs.clone() {
             stack.add_address(a);
@@ -602,7 +609,15 @@ impl Stack {
     /// Add an address to an interface, with its local and connected routes;
     /// it is announced by gratuitous ARP at the next poll.
     pub fn add_address_on(&mut self, id: IfaceId, cidr: Ipv4Cidr) -> Result<(), Error> {
-        let announce = self.config.announce;
+        self.add_address_with(id, cidr, self.config.announce)
+    }
+
+    fn add_address_with(
+        &mut self,
+        id: IfaceId,
+        cidr: Ipv4Cidr,
+        announce: bool,
+    ) -> Result<(), Error> {
         let f = self.iface_mut(id)?;
         if f.addrs.contains(&cidr) {
             return Ok(());
@@ -704,6 +719,7 @@ impl Stack {
     /// through `tx`. For callers that hand frames in with
     /// [`Stack::process_frame_on`] themselves.
     pub fn poll_output(&mut self, now: Instant, tx: &mut dyn Transmitters) {
+        self.run_dhcp(now, tx);
         self.run_timers(now, tx);
         self.flush_sockets(now, tx);
         self.poll_tcp(now, tx);
@@ -762,6 +778,7 @@ impl Stack {
             consider(Some(Instant::ZERO));
         }
         for i in &self.ifs {
+            consider(i.dhcp.as_ref().and_then(|c| c.poll_at()));
             consider(i.arp.next_deadline());
             consider(i.announce.iter().map(|a| a.1).min());
         }

@@ -117,6 +117,13 @@ pub struct NetArgs {
     /// Default gateway (must be on the --addr subnet).
     #[arg(long)]
     gateway: Option<Ipv4Addr>,
+    /// Take the address, mask, default route and DNS from a DHCP server
+    /// (instead of --addr and --gateway).
+    #[arg(long, conflicts_with_all = ["addr", "gateway"])]
+    dhcp: bool,
+    /// With --dhcp: do not send DHCPRELEASE at exit (keep the lease).
+    #[arg(long, requires = "dhcp")]
+    dhcp_keep_lease: bool,
     /// Our MAC address (default: the interface's; a random local one on TAP).
     #[arg(long, value_parser = parse_mac)]
     mac: Option<MacAddr>,
@@ -340,8 +347,11 @@ pub fn bring_up(net: &NetArgs) -> Result<(Box<dyn Device>, Stack)> {
     let Some(iface) = net.iface.as_deref() else {
         bail!("--iface is required");
     };
-    let Some(addr) = net.addr else {
-        bail!("--addr is required");
+    let addr = match (net.addr, net.dhcp) {
+        (Some(a), _) => a,
+        // A placeholder, removed below: the lease brings the address.
+        (None, true) => "0.0.0.0/32".parse().expect("a valid prefix"),
+        (None, false) => bail!("--addr is required (or --dhcp)"),
     };
     let dev = open_device(iface, net.dev.driver, &net.dev, net.dev.pcap.as_deref())?;
     let caps = dev.caps();
@@ -368,8 +378,25 @@ pub fn bring_up(net: &NetArgs) -> Result<(Box<dyn Device>, Stack)> {
     config.rx_batch = caps.rx_batch.max(1);
     config.tcp.cc = net.cc;
     config.tcp.pace_all = net.pace;
-    let stack = Stack::new(config).map_err(|e| anyhow::anyhow!("{e}"))?;
-    tracing::info!(%iface, driver = %caps.kind, %mac, %addr, mtu, "stack up");
+    if net.dhcp {
+        config.addrs.clear();
+    }
+    let mut stack = Stack::new(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if net.dhcp {
+        let cfg = ringstack::dhcp::ClientConfig {
+            // dhclient and udhcpc start at once too: one host, one
+            // interface, nothing to desynchronise from.
+            init_delay: (Duration::ZERO, Duration::ZERO),
+            send_release: !net.dhcp_keep_lease,
+            ..Default::default()
+        };
+        stack
+            .enable_dhcp(ringstack::stack::IfaceId(0), cfg)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        tracing::info!(%iface, driver = %caps.kind, %mac, mtu, "stack up, asking DHCP for an address");
+    } else {
+        tracing::info!(%iface, driver = %caps.kind, %mac, %addr, mtu, "stack up");
+    }
     Ok((dev, stack))
 }
 
@@ -487,7 +514,10 @@ fn serve(a: ServeArgs) -> Result<i32> {
     eprintln!(
         "ringstack: serving on {} as {} ({}, {}){}",
         a.net.iface.as_deref().unwrap_or_default(),
-        stack.addresses()[0],
+        stack
+            .addresses()
+            .first()
+            .map_or("DHCP".to_string(), |a| a.to_string()),
         stack.mac(),
         dev.caps().kind,
         if a.udp_echo.is_empty() {
@@ -533,7 +563,8 @@ fn serve(a: ServeArgs) -> Result<i32> {
             idle(&mut *dev, &stack, now, a.net.dev.busy_poll)?;
         }
     }
-    // Let queued answers leave before we go.
+    // Release a DHCP lease, and let queued answers leave before we go.
+    stack.dhcp_release(dev::monotonic_now());
     stack.poll(dev::monotonic_now(), &mut dev)?;
     print_stats(&stack, &*dev, a.prometheus);
     Ok(0)
