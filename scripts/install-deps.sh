@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian tools the lab and the tests drive ringstack against:
 # the kernel's own peers (ping, arping, ip), capture and dissection
-# (tcpdump, tshark) and ethtool to switch off the peer's offloads.
+# (tcpdump, tshark), ethtool to switch off the peer's offloads, and valgrind
+# for the instruction-count gate (benches/tcp_cost_check.sh).
 # Only what is missing is installed; needs root when something is.
 set -euo pipefail
 
@@ -16,8 +17,14 @@ have tshark   || need+=(tshark)
 have nft      || need+=(nftables)
 have curl     || need+=(curl)
 have socat    || need+=(socat)
+# traceroute shows ringstack as the first hop in tests/gateway.rs; iperf3
+# drives benches/net/forward.sh.
+have traceroute || need+=(traceroute)
+have iperf3   || need+=(iperf3)
 # bpftool attaches a foreign XDP program for tests/dev_xdp.rs.
 have bpftool  || need+=(bpftool)
+# callgrind counts instructions per TCP segment for benches/tcp_cost_check.sh.
+have valgrind || need+=(valgrind)
 
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then

@@ -22,10 +22,12 @@ macro_rules! error_via_as_str {
 
 pub mod arp;
 pub mod dev;
+pub mod dhcp;
 pub mod eth;
 pub mod icmp;
 pub mod ip;
 pub mod route;
+pub mod router;
 pub mod stack;
 pub mod tcp;
 pub mod time;

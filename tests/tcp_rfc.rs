@@ -181,6 +181,7 @@ fn segment_outside_the_window_gets_an_ack_not_processing() {
         payload: b"junk",
         ..r(far, Some(c.us))
     });
+    c.raw.poll();
     let out = c.raw.take();
     assert_eq!(out.len(), 1);
     let a = out[0].repr();
@@ -193,6 +194,7 @@ fn segment_outside_the_window_gets_an_ack_not_processing() {
         payload: b"old",
         ..r(c.them.wrapping_sub(3), Some(c.us))
     });
+    c.raw.poll();
     assert_eq!(c.raw.take().len(), 1);
 }
 
@@ -1529,4 +1531,415 @@ fn soft_error_reports_can_be_switched_off() {
         c.raw.tcp.readiness(c.h).unwrap().error,
         Some(TcpError::NetUnreachable)
     );
+}
+
+// ----- segments that are not acceptable ------------------------------------
+
+/// An ESTABLISHED connection (no window scaling) whose `rx`-byte receive
+/// buffer the peer has filled in full-sized segments, and whose ACK of
+/// them (window 0) has gone out; the app has read nothing.
+fn filled(rx: usize) -> Conn {
+    let mut cfg = base_cfg();
+    cfg.rx_buffer = rx;
+    let mut c = establish(cfg);
+    let mut left = rx;
+    while left > 0 {
+        let n = left.min(1460);
+        let data = vec![1u8; n];
+        c.raw.inject(&Repr {
+            payload: &data,
+            ..r(c.them, Some(c.us))
+        });
+        c.them += n as u32;
+        left -= n;
+    }
+    c.raw.advance(Duration::from_millis(100));
+    let last = c.raw.take().pop().expect("the data is acknowledged");
+    let last = last.repr();
+    assert_eq!(last.ack_number, Some(seq(c.them)));
+    assert_eq!(last.window_len, 0);
+    c
+}
+
+/// What goes out in answer to what was just injected, with no time
+/// passing: the stack polls after each batch of arrivals.
+fn answer(c: &mut Conn) -> Vec<Seg> {
+    c.raw.poll();
+    c.raw.take()
+}
+
+/// `out` is exactly one segment, an ACK `<SEQ=seq_><ACK=ack>` with nothing
+/// else; returns its window.
+fn bare_ack(out: &[Seg], seq_: u32, ack: u32, what: &str) -> u16 {
+    assert_eq!(out.len(), 1, "{what}: one ACK, got {out:?}");
+    let a = out[0].repr();
+    assert!(
+        !a.syn && !a.fin && !a.rst && a.payload.is_empty(),
+        "{what}: {a:?}"
+    );
+    assert_eq!(a.seq_number, seq(seq_), "{what}: SEQ=SND.NXT");
+    assert_eq!(a.ack_number, Some(seq(ack)), "{what}: ACK=RCV.NXT");
+    a.window_len
+}
+
+/// The probe of RFC 9293 §3.8.6.1: one octet of new data at RCV.NXT.
+fn probe(c: &Conn) -> Repr<'static> {
+    Repr {
+        payload: b"p",
+        ..r(c.them, Some(c.us))
+    }
+}
+
+#[test]
+fn a_one_octet_probe_into_a_zero_window_is_answered_at_once_and_not_taken() {
+    // §3.10.7.4: "If the RCV.WND is zero, no segments will be acceptable,
+    // but special allowance should be made to accept valid ACKs, URGs, and
+    // RSTs. If an incoming segment is not acceptable, an acknowledgment
+    // should be sent in reply". §3.8.6.1: "As long as the receiving TCP
+    // peer continues to send acknowledgments in response to the probe
+    // segments, the sending TCP peer MUST allow the connection to stay
+    // open" (MUST-37): the probe of "one octet of new data" needs its ACK.
+    let mut c = filled(1000);
+    for i in 0..3 {
+        c.raw.inject(&probe(&c));
+        let w = bare_ack(&answer(&mut c), c.us, c.them, &format!("probe {i}"));
+        assert_eq!(w, 0);
+        c.raw.advance(Duration::from_millis(200 << i));
+        assert!(c.raw.take().is_empty(), "one answer per probe");
+    }
+    // None of the probes' octets was taken.
+    let mut buf = [0u8; 2000];
+    assert_eq!(c.raw.tcp.recv(c.h, &mut buf), Ok(1000));
+    assert!(buf[..1000].iter().all(|&b| b == 1));
+    // Reading opens the window; the probed octet is taken when it comes
+    // again.
+    let w = bare_ack(&answer(&mut c), c.us, c.them, "window update");
+    assert_eq!(w, 1000);
+    c.raw.inject(&probe(&c));
+    c.raw.advance(Duration::from_millis(100));
+    assert_eq!(c.raw.tcp.recv(c.h, &mut buf), Ok(1));
+    assert_eq!(buf[0], b'p');
+}
+
+#[test]
+fn a_zero_length_probe_is_answered_and_its_limit_never_silences_a_data_probe() {
+    // Linux probes with no data at RCV.NXT - 1. Table 6 ("0 0 SEG.SEQ =
+    // RCV.NXT") finds it not acceptable: "an acknowledgment should be sent
+    // in reply". Answers to segments without data go at most every 500 ms,
+    // or two ends that disagree would trade them for ever; a probe with
+    // data is answered whatever that limit did.
+    let mut c = filled(1000);
+    let zero = r(c.them.wrapping_sub(1), Some(c.us));
+    c.raw.inject(&zero);
+    let w = bare_ack(&c.raw.take(), c.us, c.them, "zero-length probe");
+    assert_eq!(w, 0, "the current window");
+    c.raw.advance(Duration::from_millis(100));
+    c.raw.inject(&zero);
+    assert!(answer(&mut c).is_empty(), "within 500 ms of the last");
+    c.raw.inject(&probe(&c));
+    let w = bare_ack(&answer(&mut c), c.us, c.them, "one-octet probe");
+    assert_eq!(w, 0);
+    c.raw.advance(Duration::from_millis(400));
+    c.raw.inject(&zero);
+    let w = bare_ack(&c.raw.take(), c.us, c.them, "500 ms later");
+    assert_eq!(w, 0);
+}
+
+#[test]
+fn a_probe_with_a_fin_into_a_zero_window_is_refused_whole_and_a_bare_fin_is_taken() {
+    // A FIN comes after the segment's text: with the text not acceptable
+    // the FIN is not either, and §3.10.7.4 answers. A FIN on its own needs
+    // no buffer room and is taken at RCV.NXT even into a zero window (as
+    // Linux does), so the peer's close does not wait for its timer.
+    let mut c = filled(1000);
+    c.raw.inject(&Repr {
+        fin: true,
+        ..probe(&c)
+    });
+    let w = bare_ack(&answer(&mut c), c.us, c.them, "probe with FIN");
+    assert_eq!(w, 0);
+    assert_eq!(c.raw.tcp.state(c.h), Ok(State::Established));
+    c.raw.inject(&Repr {
+        fin: true,
+        ..r(c.them, Some(c.us))
+    });
+    let w = bare_ack(&answer(&mut c), c.us, c.them + 1, "bare FIN");
+    assert_eq!(w, 0);
+    assert_eq!(c.raw.tcp.state(c.h), Ok(State::CloseWait));
+    let mut buf = [0u8; 2000];
+    assert_eq!(c.raw.tcp.recv(c.h, &mut buf), Ok(1000));
+    assert_eq!(c.raw.tcp.recv(c.h, &mut buf), Ok(0), "then the end");
+}
+
+#[test]
+fn a_probe_into_a_window_reopened_by_less_than_one_mss_is_refused_and_answered() {
+    // MUST-39: the receiver opens its window only by min(RCV.BUFF/2,
+    // Eff.snd.MSS) or more; until then RCV.WND stays zero, so "no
+    // segments will be acceptable" and a probe is answered with window 0.
+    // The probe comes the way the stack hands segments over, staged in the
+    // receive ring, where header prediction must not take it.
+    let mut c = filled(8 * 1460);
+    let mut buf = vec![0u8; 8 * 1460];
+    assert_eq!(c.raw.tcp.recv(c.h, &mut buf[..1000]), Ok(1000));
+    assert!(
+        answer(&mut c).is_empty(),
+        "1000 bytes are not worth offering"
+    );
+    c.raw.inject_staged(&probe(&c));
+    let w = bare_ack(&answer(&mut c), c.us, c.them, "probe");
+    assert_eq!(w, 0);
+    assert_eq!(
+        c.raw.tcp.stats().predicted_data,
+        8,
+        "the fill, not the probe"
+    );
+    // 2000 bytes free: a window worth offering, and the octet is taken.
+    assert_eq!(c.raw.tcp.recv(c.h, &mut buf[..1000]), Ok(1000));
+    let w = bare_ack(&answer(&mut c), c.us, c.them, "window update");
+    assert_eq!(w, 2000);
+    c.raw.inject_staged(&probe(&c));
+    c.raw.advance(Duration::from_millis(100));
+    let left = 8 * 1460 - 2000;
+    assert_eq!(c.raw.tcp.recv(c.h, &mut buf), Ok(left + 1));
+    assert_eq!(buf[left], b'p');
+}
+
+#[test]
+fn a_lost_window_update_is_made_good_by_the_next_probe() {
+    // §3.8.6.1: "This retransmission is essential to guarantee that when
+    // either TCP peer has a zero window the reopening of the window will be
+    // reliably reported to the other." The peer's probes are answered while
+    // the window is closed; the update sent when the app reads is lost; the
+    // next probe alone must get the data flowing again.
+    let mut c = filled(1000);
+    c.raw.inject(&probe(&c));
+    assert_eq!(bare_ack(&answer(&mut c), c.us, c.them, "probe"), 0);
+    let mut buf = [0u8; 2000];
+    assert_eq!(c.raw.tcp.recv(c.h, &mut buf), Ok(1000));
+    let lost = answer(&mut c);
+    assert_eq!(bare_ack(&lost, c.us, c.them, "window update (lost)"), 1000);
+    // The peer still sees a zero window and probes on its timer.
+    c.raw.advance(Duration::from_millis(400));
+    c.raw.inject_staged(&probe(&c));
+    c.raw.advance(Duration::from_millis(40));
+    let out = c.raw.take();
+    let w = bare_ack(&out, c.us, c.them + 1, "the probe's ACK");
+    assert_eq!(w, 999, "the window, open again");
+    c.them += 1;
+    let rest = [2u8; 999];
+    c.raw.inject_staged(&Repr {
+        payload: &rest,
+        ..r(c.them, Some(c.us))
+    });
+    assert_eq!(c.raw.tcp.recv(c.h, &mut buf), Ok(1000));
+    assert_eq!(&buf[..2], b"p\x02");
+}
+
+#[test]
+fn data_partly_past_the_window_is_trimmed_and_answered_at_once() {
+    // §3.10.7.4: "One could tailor actual segments to fit this assumption
+    // by trimming off any portions that lie outside the window (including
+    // SYN and FIN)". The trimmed part was not acceptable, so the sender
+    // hears at once what was taken, not after the delayed-ACK timer.
+    let mut c = filled(1000);
+    let mut buf = [0u8; 1000];
+    assert_eq!(c.raw.tcp.recv(c.h, &mut buf[..700]), Ok(700));
+    assert_eq!(bare_ack(&answer(&mut c), c.us, c.them, "update"), 700);
+    let data = [3u8; 900];
+    c.raw.inject(&Repr {
+        payload: &data,
+        fin: true,
+        ..r(c.them, Some(c.us))
+    });
+    let w = bare_ack(&answer(&mut c), c.us, c.them + 700, "trimmed");
+    assert_eq!(w, 0);
+    assert_eq!(c.raw.tcp.state(c.h), Ok(State::Established), "FIN trimmed");
+}
+
+#[test]
+fn urg_and_rst_are_processed_in_a_zero_window_whose_text_is_refused() {
+    // MUST-66: "A TCP receiver MUST process the RST and URG fields of all
+    // incoming segments, even when the receive window is zero." The text
+    // of a probe carrying URG stays not acceptable and is answered.
+    let mut c = filled(1000);
+    c.raw.inject(&Repr {
+        urgent_at: Some(1),
+        ..probe(&c)
+    });
+    assert_eq!(c.raw.tcp.conn_stats(c.h).unwrap().urgent_notifications, 1);
+    assert_eq!(bare_ack(&answer(&mut c), c.us, c.them, "URG probe"), 0);
+    c.raw.inject(&Repr {
+        rst: true,
+        ..r(c.them, None)
+    });
+    assert_eq!(c.raw.tcp.state(c.h), Ok(State::Closed));
+    let mut buf = [0u8; 2000];
+    assert_eq!(
+        c.raw.tcp.recv(c.h, &mut buf),
+        Err(TcpError::ConnectionReset)
+    );
+}
+
+#[test]
+fn a_probe_into_a_zero_window_is_answered_in_every_synchronized_state() {
+    // §3.10.7.4's answer to a segment that is not acceptable holds in every
+    // synchronized state, not only ESTABLISHED (the other tests).
+    let mut c = filled(1000);
+    c.raw.tcp.shutdown_write(c.h).unwrap();
+    let fin = answer(&mut c);
+    assert!(fin.len() == 1 && fin[0].repr().fin);
+    assert_eq!(c.raw.tcp.state(c.h), Ok(State::FinWait1));
+    let snd_nxt = c.us + 1;
+    c.raw.inject(&probe(&c));
+    assert_eq!(bare_ack(&answer(&mut c), snd_nxt, c.them, "FIN-WAIT-1"), 0);
+    c.raw.inject(&r(c.them, Some(snd_nxt)));
+    assert_eq!(c.raw.tcp.state(c.h), Ok(State::FinWait2));
+    c.raw.inject(&probe(&c));
+    assert_eq!(bare_ack(&answer(&mut c), snd_nxt, c.them, "FIN-WAIT-2"), 0);
+
+    // After the peer's FIN anything more lies past it: "Ignore the segment
+    // text", but still answer.
+    let mut c = filled(1000);
+    c.raw.inject(&Repr {
+        fin: true,
+        ..r(c.them, Some(c.us))
+    });
+    c.them += 1;
+    assert_eq!(bare_ack(&answer(&mut c), c.us, c.them, "FIN"), 0);
+    assert_eq!(c.raw.tcp.state(c.h), Ok(State::CloseWait));
+    c.raw.inject(&probe(&c));
+    assert_eq!(bare_ack(&answer(&mut c), c.us, c.them, "CLOSE-WAIT"), 0);
+    c.raw.tcp.shutdown_write(c.h).unwrap();
+    let fin = answer(&mut c);
+    assert!(fin.len() == 1 && fin[0].repr().fin);
+    assert_eq!(c.raw.tcp.state(c.h), Ok(State::LastAck));
+    c.raw.inject(&probe(&c));
+    assert_eq!(bare_ack(&answer(&mut c), c.us + 1, c.them, "LAST-ACK"), 0);
+}
+
+#[test]
+fn a_flood_of_unacceptable_segments_gets_one_ack_per_batch() {
+    // §3.10.7.4 answers each segment that is not acceptable, and "the
+    // processing of received segments MUST be implemented to aggregate ACK
+    // segments whenever possible (MUST-58). For example, if the TCP
+    // endpoint is processing a series of queued segments, it MUST process
+    // them all before sending any ACK segments (MUST-59)." So a burst of
+    // them with data gets one answer, each arriving on its own gets its
+    // own; without data, at most one every 500 ms.
+    let mut c = establish(base_cfg());
+    let far = c.them.wrapping_add(10_000_000);
+    for i in 0..100 {
+        c.raw.inject(&Repr {
+            payload: b"junk",
+            ..r(far + 4 * i, Some(c.us))
+        });
+    }
+    assert!(c.raw.take().is_empty(), "not before the end of the batch");
+    bare_ack(&answer(&mut c), c.us, c.them, "100 out of the window");
+    for i in 0..3 {
+        c.raw.advance(Duration::from_millis(1));
+        c.raw.inject(&Repr {
+            payload: b"old",
+            ..r(c.them.wrapping_sub(3), Some(c.us))
+        });
+        bare_ack(&answer(&mut c), c.us, c.them, &format!("duplicate {i}"));
+    }
+    for _ in 0..100 {
+        c.raw.inject(&r(far, Some(c.us)));
+    }
+    bare_ack(&answer(&mut c), c.us, c.them, "100 pure ones");
+    c.raw.advance(Duration::from_millis(499));
+    c.raw.inject(&r(far, Some(c.us)));
+    assert!(answer(&mut c).is_empty(), "within 500 ms");
+    c.raw.advance(Duration::from_millis(1));
+    c.raw.inject(&r(far, Some(c.us)));
+    bare_ack(&answer(&mut c), c.us, c.them, "500 ms on");
+    assert_eq!(c.raw.tcp.stats().drop_out_of_window, 205);
+}
+
+#[test]
+fn out_of_window_syns_share_the_challenge_ack_throttle() {
+    // RFC 5961 §4.2: "If the SYN bit is set, irrespective of the sequence
+    // number, TCP MUST send an ACK (also referred to as challenge ACK)";
+    // §7: "In order to alleviate multiple RSTs/SYNs from triggering
+    // multiple challenge ACKs, an ACK throttling mechanism is suggested."
+    // A SYN outside the window is throttled like one inside it.
+    let mut cfg = base_cfg();
+    cfg.challenge_ack_limit = 5;
+    let mut c = establish(cfg);
+    for i in 0..50 {
+        c.raw.inject(&Repr {
+            syn: true,
+            ..r(c.them.wrapping_add(1_000_000 + i), None)
+        });
+    }
+    assert_eq!(answer(&mut c).len(), 5);
+    assert_eq!(c.raw.tcp.stats().challenge_acks_suppressed, 45);
+    assert_eq!(c.raw.tcp.state(c.h), Ok(State::Established));
+}
+
+#[test]
+fn paws_rejects_are_answered_like_other_unacceptable_segments() {
+    // RFC 7323 §5.3 R1: "treat the arriving segment as not acceptable: Send
+    // an acknowledgment in reply as specified in RFC 793 page 69 and drop
+    // the segment" - at most every 500 ms without data, as for a segment
+    // outside the window, and at the end of the batch with data.
+    let mut cfg = base_cfg();
+    cfg.timestamps = true;
+    let mut raw = Raw::new(cfg);
+    let l = raw.tcp.listen(sa(US, 80), 8).unwrap();
+    raw.inject(&Repr {
+        syn: true,
+        timestamp: Some((1000, 0)),
+        ..r(1000, None)
+    });
+    let synack = raw.take();
+    let sa_ = synack[0].repr();
+    let (tsval, _) = sa_.timestamp.unwrap();
+    let us = sa_.seq_number.0 + 1;
+    raw.inject(&Repr {
+        timestamp: Some((1001, tsval)),
+        ..r(1001, Some(us))
+    });
+    raw.tcp.accept(l).unwrap();
+    let old = |payload: &'static [u8]| Repr {
+        timestamp: Some((900, tsval)),
+        payload,
+        ..r(1001, Some(us))
+    };
+    for _ in 0..20 {
+        raw.inject(&old(b""));
+    }
+    raw.poll();
+    assert_eq!(raw.take().len(), 1, "pure: one answer");
+    for _ in 0..20 {
+        raw.inject(&old(b"stale"));
+    }
+    assert!(raw.take().is_empty(), "not before the end of the batch");
+    raw.poll();
+    let out = raw.take();
+    assert_eq!(out.len(), 1, "with data: one answer per batch");
+    assert_eq!(out[0].repr().ack_number, Some(seq(1001)));
+    assert_eq!(raw.tcp.stats().paws_drops, 40);
+}
+
+#[test]
+fn acks_from_a_sender_that_counts_its_refused_probe_are_taken() {
+    // §3.10.7.4: with RCV.WND zero "special allowance should be made to
+    // accept valid ACKs". A sender whose SND.NXT counts the probe octet we
+    // refused (RFC 9293's variables do, lwIP does) sends its ACKs at
+    // RCV.NXT + 1; they still acknowledge our data. Nothing further out is
+    // taken.
+    let mut c = filled(1000);
+    c.raw.tcp.set_nodelay(c.h, true).unwrap();
+    assert_eq!(c.raw.tcp.send(c.h, &[9u8; 100]), Ok(100));
+    assert_eq!(data_segs(&answer(&mut c)), vec![(c.us, 100)]);
+    c.raw.inject(&probe(&c));
+    bare_ack(&answer(&mut c), c.us + 100, c.them, "probe");
+    c.raw.inject(&r(c.them + 2, Some(c.us + 100)));
+    assert_eq!(c.raw.tcp.conn_stats(c.h).unwrap().bytes_acked, 0);
+    c.raw.take();
+    c.raw.inject(&r(c.them + 1, Some(c.us + 100)));
+    assert_eq!(c.raw.tcp.conn_stats(c.h).unwrap().bytes_acked, 100);
+    assert!(answer(&mut c).is_empty(), "a valid ACK, taken: no answer");
 }

@@ -109,7 +109,38 @@ pub trait Device {
     /// a descriptor to wait on return at once.
     fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()>;
 
+    /// The descriptors `wait` sleeps on, pushed onto `fds`, so that one
+    /// thread can sleep on several devices at once ([`wait_any`]).
+    /// `false`: a frame is ready now, or the device has no descriptor, and
+    /// the caller must not sleep.
+    fn wait_fds(&self, _fds: &mut Vec<i32>) -> bool {
+        false
+    }
+
     fn stats(&self) -> DeviceStats;
+}
+
+/// Sleep until a frame may be waiting on any of `devs` or `timeout`
+/// passes; returns at once when a device cannot say (see
+/// [`Device::wait_fds`]). `fds` is scratch, kept by the caller so idling
+/// allocates nothing.
+#[cfg(target_os = "linux")]
+pub fn wait_any<D: Device>(
+    devs: &[D],
+    timeout: Option<Duration>,
+    fds: &mut Vec<i32>,
+) -> io::Result<()> {
+    fds.clear();
+    for d in devs {
+        if !d.wait_fds(fds) {
+            return Ok(());
+        }
+    }
+    let ms = match timeout {
+        None => -1,
+        Some(d) => d.total_micros().div_ceil(1000).min(i32::MAX as u64) as i32,
+    };
+    xdp::sys::poll_in(fds, ms)
 }
 
 impl<D: Device + ?Sized> Device for Box<D> {
@@ -132,6 +163,9 @@ impl<D: Device + ?Sized> Device for Box<D> {
     }
     fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         (**self).wait(timeout)
+    }
+    fn wait_fds(&self, fds: &mut Vec<i32>) -> bool {
+        (**self).wait_fds(fds)
     }
     fn stats(&self) -> DeviceStats {
         (**self).stats()

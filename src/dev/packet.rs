@@ -1103,6 +1103,14 @@ impl Device for PacketDevice {
         }
     }
 
+    fn wait_fds(&self, fds: &mut Vec<i32>) -> bool {
+        if self.rx.ready() {
+            return false;
+        }
+        fds.push(self.fd.as_raw_fd());
+        true
+    }
+
     fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         if self.rx.ready() {
             return Ok(());

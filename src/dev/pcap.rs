@@ -279,6 +279,10 @@ impl<D: Device, W: Write> Device for PcapDevice<D, W> {
         self.inner.wait(timeout)
     }
 
+    fn wait_fds(&self, fds: &mut Vec<i32>) -> bool {
+        self.inner.wait_fds(fds)
+    }
+
     fn stats(&self) -> DeviceStats {
         let mut stats = self.inner.stats();
         stats.extra.push(("pcap_frames", self.writer.frames()));

@@ -232,6 +232,11 @@ impl Device for TapDevice {
         }
     }
 
+    fn wait_fds(&self, fds: &mut Vec<i32>) -> bool {
+        fds.push(self.fd.as_raw_fd());
+        true
+    }
+
     fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         sys::poll_readable(self.fd.as_raw_fd(), timeout)
             .map_err(|e| sys::with_context(e, format!("poll on TAP {}", self.name)))?;

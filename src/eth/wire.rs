@@ -39,6 +39,7 @@ pub enum EtherType {
 }
 
 impl From<u16> for EtherType {
+    #[inline]
     fn from(v: u16) -> EtherType {
         match v {
             0x0800 => EtherType::Ipv4,
@@ -154,10 +155,12 @@ impl<T: AsRef<[u8]>> Frame<T> {
     }
 
     /// The outer EtherType field: [`EtherType::Vlan`] for a tagged frame.
+    #[inline]
     pub fn ethertype(&self) -> EtherType {
         be16(self.buffer.as_ref(), field::ETHERTYPE.start).into()
     }
 
+    #[inline]
     fn outer_is_vlan(&self) -> bool {
         // Read without indexing: header_len() is used by check_len() itself.
         match self.buffer.as_ref().get(field::ETHERTYPE) {
@@ -167,6 +170,7 @@ impl<T: AsRef<[u8]>> Frame<T> {
     }
 
     /// The 802.1Q tag, if the outer EtherType is 0x8100.
+    #[inline]
     pub fn vlan(&self) -> Option<VlanTag> {
         if !self.outer_is_vlan() {
             return None;
@@ -181,6 +185,7 @@ impl<T: AsRef<[u8]>> Frame<T> {
     ///
     /// A second tag (QinQ 0x88a8 or a nested 0x8100) is not parsed, so it is
     /// reported here as `Unknown(0x88a8)` or `Vlan`.
+    #[inline]
     pub fn payload_ethertype(&self) -> EtherType {
         if !self.outer_is_vlan() {
             return self.ethertype();

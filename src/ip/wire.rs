@@ -174,6 +174,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     /// IHL in bytes (the field counts 32-bit words).
+    #[inline]
     pub fn header_len(&self) -> usize {
         usize::from(self.buffer.as_ref()[field::VER_IHL] & 0x0f) * 4
     }
@@ -192,6 +193,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
         self.tos() & 0x03
     }
 
+    #[inline]
     pub fn total_len(&self) -> u16 {
         self.be16(field::LENGTH)
     }
@@ -243,6 +245,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     // changed by a setter after check_len() yields an empty slice, not a panic.
 
     /// The first `header_len()` bytes, options included.
+    #[inline(always)]
     pub fn header(&self) -> &[u8] {
         let hl = self.header_len();
         self.buffer.as_ref().get(..hl).unwrap_or_default()
@@ -255,6 +258,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// The bytes from the end of the header to Total Length: this fragment's
     /// payload, without any link-layer padding.
+    #[inline(always)]
     pub fn payload(&self) -> &[u8] {
         let (hl, tl) = (self.header_len(), usize::from(self.total_len()));
         self.buffer.as_ref().get(hl..tl).unwrap_or_default()

@@ -1,7 +1,7 @@
 //! The input path: one frame, carried to completion.
 
 use super::output::{bogus_source, IpTx, Out};
-use super::Stack;
+use super::{IfaceId, One, Stack, Transmitters};
 use crate::arp::wire as arpw;
 use crate::arp::Learned;
 use crate::dev::Transmit;
@@ -19,37 +19,72 @@ impl Stack {
     /// Carry one received Ethernet frame through the stack; answers are
     /// written to `tx`. Public so benches and fuzzers can drive the stack
     /// without a device.
+    #[inline]
     pub fn process_frame(&mut self, now: Instant, frame: &[u8], tx: &mut dyn Transmit) {
+        self.rx_frame(now, IfaceId(0), frame, &mut One(tx))
+    }
+
+    /// [`Stack::process_frame`] for a frame received on interface `ifx`;
+    /// answers and forwarded packets go out through `tx`.
+    pub fn process_frame_on(
+        &mut self,
+        now: Instant,
+        ifx: IfaceId,
+        frame: &[u8],
+        tx: &mut dyn Transmitters,
+    ) {
+        self.rx_frame(now, ifx, frame, tx)
+    }
+
+    /// The Ethernet layer of `process_frame` and `process_frame_on`,
+    /// inlined into both (and through `process_frame` into `poll`'s receive
+    /// callback), so a frame reaches `process_ipv4` in one call.
+    #[inline(always)]
+    fn rx_frame(&mut self, now: Instant, ifx: IfaceId, frame: &[u8], tx: &mut dyn Transmitters) {
         let s = &mut self.stats.eth;
         s.rx_frames += 1;
         s.rx_bytes += frame.len() as u64;
+        let Some(iface) = self.ifs.get_mut(ifx.index()) else {
+            s.drop_no_interface += 1;
+            return;
+        };
+        iface.stats.rx_frames += 1;
+        iface.stats.rx_bytes += frame.len() as u64;
+        self.rx_iface = ifx;
         let Ok(f) = eth::Frame::new_checked(frame) else {
             s.drop_truncated += 1;
             return;
         };
         let dst = f.dst_addr();
         // We join no multicast groups, so only our MAC and broadcast are ours.
-        if dst != self.iface.mac && !dst.is_broadcast() {
+        if dst != iface.mac && !dst.is_broadcast() {
             s.drop_not_our_mac += 1;
             return;
         }
-        if f.src_addr().is_multicast() || f.src_addr() == self.iface.mac {
+        if f.src_addr().is_multicast() || f.src_addr() == iface.mac {
             s.drop_bad_src_mac += 1;
             return;
         }
         let vid = f.vlan().map(|t| t.vid);
-        if vid != self.iface.vlan {
+        if vid != iface.vlan {
             s.drop_vlan += 1;
             return;
         }
         match f.payload_ethertype() {
-            EtherType::Arp => self.process_arp(now, f.src_addr(), f.payload(), tx),
-            EtherType::Ipv4 => self.process_ipv4(now, f.payload(), dst.is_broadcast(), tx),
+            EtherType::Arp => self.process_arp(now, ifx, f.src_addr(), f.payload(), tx),
+            EtherType::Ipv4 => self.process_ipv4(now, ifx, f.payload(), dst.is_broadcast(), tx),
             _ => s.drop_unknown_ethertype += 1,
         }
     }
 
-    fn process_arp(&mut self, now: Instant, eth_src: MacAddr, data: &[u8], tx: &mut dyn Transmit) {
+    fn process_arp(
+        &mut self,
+        now: Instant,
+        ifx: IfaceId,
+        eth_src: MacAddr,
+        data: &[u8],
+        tx: &mut dyn Transmitters,
+    ) {
         let s = &mut self.stats.arp;
         let Ok(p) = arpw::Packet::new_checked(data) else {
             s.drop_truncated += 1;
@@ -80,33 +115,40 @@ impl Stack {
             s.drop_bad_sender += 1;
             return;
         }
-        if self.iface.has_addr(repr.source_ip) {
+        let iface = &mut self.ifs[ifx.index()];
+        if let Some(c) = &mut iface.dhcp {
+            // RFC 5227 conflict detection for the address being checked.
+            c.on_arp(now, repr.source_ip, repr.source_mac, repr.target_ip);
+        }
+        if iface.has_addr(repr.source_ip) {
             // Someone else claims our address (RFC 5227 §2.4 conflict).
             s.address_conflicts += 1;
             tracing::warn!(addr = %repr.source_ip, mac = %repr.source_mac, "address conflict: another host claims our address");
             return;
         }
-        let for_us = self.iface.has_addr(repr.target_ip);
+        let own = iface.has_addr(repr.target_ip);
         // Learn only on-link unicast senders; 0.0.0.0 is an RFC 5227 probe.
         let sender_ok = !repr.source_ip.is_unspecified()
-            && self.iface.on_link(repr.source_ip)
-            && !self.iface.is_broadcast(repr.source_ip);
+            && iface.on_link(repr.source_ip)
+            && !iface.is_broadcast(repr.source_ip);
+        let proxy = !own && iface.proxy_arp && self.proxies_for(ifx, repr.target_ip);
+        let for_us = own || proxy;
         if sender_ok {
-            match self
-                .eg
+            match self.ifs[ifx.index()]
                 .arp
                 .learn(now, repr.source_ip, repr.source_mac, for_us)
             {
                 Learned::Released(queue) => {
                     let mut out = self.out();
                     for pkt in queue {
-                        out.transmit_ip_bytes(tx, repr.source_mac, &pkt);
+                        out.transmit_ip_bytes(tx, ifx, repr.source_mac, &pkt);
                     }
                 }
                 Learned::Conflict { held, probe } => {
                     tracing::debug!(ip = %repr.source_ip, claimed = %repr.source_mac, %held, "ARP claim for another MAC; verifying");
                     if probe {
-                        self.out().send_arp_request(tx, repr.source_ip, Some(held));
+                        self.out()
+                            .send_arp_request(tx, ifx, repr.source_ip, Some(held));
                     }
                 }
                 Learned::Nothing => {}
@@ -121,58 +163,121 @@ impl Stack {
         if repr.operation == arpw::Operation::Request {
             let reply = arpw::Repr {
                 operation: arpw::Operation::Reply,
-                source_mac: self.iface.mac,
+                source_mac: self.ifs[ifx.index()].mac,
                 source_ip: repr.target_ip,
                 target_mac: repr.source_mac,
                 target_ip: repr.source_ip,
             };
-            if self.out().send_arp(tx, repr.source_mac, reply) {
+            if self.out().send_arp(tx, ifx, repr.source_mac, reply) {
                 self.stats.arp.tx_replies += 1;
+                if proxy {
+                    self.stats.arp.tx_proxy_replies += 1;
+                }
             }
         }
     }
 
-    fn process_ipv4(&mut self, now: Instant, data: &[u8], link_bcast: bool, tx: &mut dyn Transmit) {
+    /// RFC 1027: with proxy ARP on interface `ifx`, we answer for `target`
+    /// when we forward and route it out of another interface.
+    fn proxies_for(&self, ifx: IfaceId, target: Ipv4Addr) -> bool {
+        if !self.eg.forwarding || target.is_unspecified() {
+            return false;
+        }
+        matches!(
+            self.fib.lookup(target).and_then(|h| h.egress(target)),
+            Some((out, _)) if out != ifx
+        )
+    }
+
+    /// The IPv4 layer. A flow's next unfragmented packet, from the
+    /// (source, destination) pair the interface last accepted, goes
+    /// straight to `deliver`; the rest take `process_ipv4_checked`. Inlined
+    /// into `rx_frame`, so a data segment reaches `deliver` in one call.
+    #[inline(always)]
+    fn process_ipv4(
+        &mut self,
+        now: Instant,
+        ifx: IfaceId,
+        data: &[u8],
+        link_bcast: bool,
+        tx: &mut dyn Transmitters,
+    ) {
         let s = &mut self.stats.ip;
         s.rx_packets += 1;
         // `Repr::parse` makes `new_checked`'s length checks itself, and its
         // errors are counted the same way.
         let p = ipw::Packet::new_unchecked(data);
-        let repr = match ipw::Repr::parse(&p) {
+        // Borrowed, not moved out of the `Result`: the move copied it field
+        // by field, about 30 instructions a packet.
+        let parsed = ipw::Repr::parse(&p);
+        let repr = match &parsed {
             Ok(r) => r,
             Err(e) => {
-                count_ip_error(s, e);
+                count_ip_error(s, *e);
                 return;
             }
         };
+        if self.ifs[ifx.index()].rx_accepted == Some((repr.src_addr, repr.dst_addr))
+            && !repr.is_fragment()
+        {
+            self.deliver(now, repr, p.payload(), p.header(), link_bcast, tx);
+            return;
+        }
+        self.process_ipv4_checked(now, ifx, data, repr, link_bcast, tx);
+    }
+
+    /// `process_ipv4` past the parse: the address checks (unless the pair
+    /// was just accepted), forwarding, reassembly.
+    #[inline(never)]
+    fn process_ipv4_checked(
+        &mut self,
+        now: Instant,
+        ifx: IfaceId,
+        data: &[u8],
+        repr: &ipw::Repr,
+        link_bcast: bool,
+        tx: &mut dyn Transmitters,
+    ) {
+        let p = ipw::Packet::new_unchecked(data);
         let dst = repr.dst_addr;
         let pair = Some((repr.src_addr, dst));
         // A flow's packets repeat the pair just accepted: the checks below
         // depend only on the two addresses and ours.
-        let bcast = if self.iface.rx_accepted == pair {
+        let bcast = if self.ifs[ifx.index()].rx_accepted == pair {
             false
         } else {
-            let bcast = self.iface.is_broadcast(dst);
-            if !bcast && !self.iface.has_addr(dst) {
-                s.drop_not_for_us += 1;
+            let bcast = self.ifs[ifx.index()].is_broadcast(dst);
+            if !bcast && !self.is_local(dst) {
+                // A DHCP server may unicast its answer to the address it
+                // offers, which is not ours yet (RFC 2131 §4.1).
+                if repr.protocol == Protocol::Udp
+                    && !repr.is_fragment()
+                    && self.dhcp_input(now, ifx, repr, p.payload())
+                {
+                    return;
+                }
+                if self.eg.forwarding {
+                    self.forward(now, ifx, data, p.header_len(), repr, link_bcast, tx);
+                } else {
+                    self.stats.ip.drop_not_for_us += 1;
+                }
                 return;
             }
             // RFC 1122 §3.2.1.3: silently discard bogus sources. 0.0.0.0 is
             // let through only to a broadcast destination, where DHCP needs
             // it.
-            if bogus_source(&self.iface, repr.src_addr)
-                && !(repr.src_addr.is_unspecified() && bcast)
+            if bogus_source(&self.ifs, repr.src_addr) && !(repr.src_addr.is_unspecified() && bcast)
             {
-                s.drop_bad_src += 1;
+                self.stats.ip.drop_bad_src += 1;
                 return;
             }
             if !bcast {
-                self.iface.rx_accepted = pair;
+                self.ifs[ifx.index()].rx_accepted = pair;
             }
             bcast
         };
         if !repr.is_fragment() {
-            self.deliver(now, &repr, p.payload(), p.header(), link_bcast || bcast, tx);
+            self.deliver(now, repr, p.payload(), p.header(), link_bcast || bcast, tx);
             return;
         }
         let key = FragKey {
@@ -204,7 +309,7 @@ impl Stack {
             payload_len: buf.len(),
             more_frags: false,
             frag_offset: 0,
-            ..repr
+            ..*repr
         };
         let mut hdr = [0u8; ipw::HEADER_LEN];
         whole.emit(&mut ipw::Packet::new_unchecked(&mut hdr[..]));
@@ -221,7 +326,7 @@ impl Stack {
         payload: &[u8],
         header: &[u8],
         bcast: bool,
-        tx: &mut dyn Transmit,
+        tx: &mut dyn Transmitters,
     ) {
         self.stats.ip.rx_delivered += 1;
         match ip.protocol {
@@ -244,7 +349,7 @@ impl Stack {
     fn send_error(
         &mut self,
         now: Instant,
-        tx: &mut dyn Transmit,
+        tx: &mut dyn Transmitters,
         ip: &ipw::Repr,
         header: &[u8],
         payload: &[u8],
@@ -267,7 +372,7 @@ impl Stack {
         ip: &ipw::Repr,
         data: &[u8],
         bcast: bool,
-        tx: &mut dyn Transmit,
+        tx: &mut dyn Transmitters,
     ) {
         let s = &mut self.stats.icmp;
         s.rx_messages += 1;
@@ -301,7 +406,7 @@ impl Stack {
                     src: ip.dst_addr,
                     dst: ip.src_addr,
                     protocol: Protocol::Icmp,
-                    ttl: self.iface.ttl,
+                    ttl: self.eg.ttl,
                     tos: 0,
                     dont_frag: false,
                 };
@@ -316,10 +421,8 @@ impl Stack {
             }
             icmpw::Repr::EchoReply { ident, seq, data } => {
                 s.rx_echo_replies += 1;
-                if let Some(&i) = self.ping_idents.get(&ident) {
-                    if let Some(sock) = self.pings.at_mut(i) {
-                        sock.on_reply(now, ip.src_addr, seq, ip.ttl, data);
-                    }
+                if let Some(sock) = self.pings.by_ident(ident) {
+                    sock.on_reply(now, ip.src_addr, seq, ip.ttl, data);
                 }
             }
             icmpw::Repr::DstUnreachable { invoking, .. }
@@ -355,20 +458,18 @@ impl Stack {
         let Some(q) = Quoted::parse(quote) else {
             return;
         };
-        if !self.iface.has_addr(q.src) {
+        if !self.is_local(q.src) {
             return;
         }
         match q.protocol {
             Protocol::Udp => {
                 let sport = u16::from_be_bytes([q.l4[0], q.l4[1]]);
-                if let Some(&i) = self.udp_ports.get(&sport) {
-                    if let Some(sock) = self.udp.at_mut(i) {
-                        sock.error = Some(super::Error::Icmp {
-                            from,
-                            msg_type,
-                            code,
-                        });
-                    }
+                if let Some(sock) = self.udp.by_port(sport) {
+                    sock.error = Some(super::Error::Icmp {
+                        from,
+                        msg_type,
+                        code,
+                    });
                 }
             }
             Protocol::Tcp => {
@@ -396,10 +497,8 @@ impl Stack {
             Protocol::Icmp if q.l4[0] == 8 => {
                 let ident = u16::from_be_bytes([q.l4[4], q.l4[5]]);
                 let seq = u16::from_be_bytes([q.l4[6], q.l4[7]]);
-                if let Some(&i) = self.ping_idents.get(&ident) {
-                    if let Some(sock) = self.pings.at_mut(i) {
-                        sock.on_error(from, seq, msg_type, code);
-                    }
+                if let Some(sock) = self.pings.by_ident(ident) {
+                    sock.on_error(from, seq, msg_type, code);
                 }
             }
             _ => {}
@@ -412,7 +511,7 @@ impl Stack {
         ip: &ipw::Repr,
         data: &[u8],
         bcast: bool,
-        tx: &mut dyn Transmit,
+        tx: &mut dyn Transmitters,
     ) {
         let s = &mut self.stats.tcpw;
         s.rx_segments += 1;
@@ -446,9 +545,10 @@ impl Stack {
                 return;
             }
         };
-        let ttl = self.iface.ttl;
+        let ttl = self.eg.ttl;
         let mut out = Out {
-            iface: &self.iface,
+            ifs: &mut self.ifs,
+            fib: &self.fib,
             eg: &mut self.eg,
             stats: &mut self.stats,
         };
@@ -472,7 +572,7 @@ impl Stack {
         data: &[u8],
         header: &[u8],
         bcast: bool,
-        tx: &mut dyn Transmit,
+        tx: &mut dyn Transmitters,
     ) {
         let s = &mut self.stats.udp;
         let p = match udpw::Packet::new_checked(data) {
@@ -498,12 +598,13 @@ impl Stack {
             }
         };
         s.rx_datagrams += 1;
-        let sock = self
-            .udp_ports
-            .get(&repr.dst_port)
-            .and_then(|&i| self.udp.at_mut(i));
+        let sock = self.udp.by_port(repr.dst_port);
         let sock = sock.filter(|k| k.local.ip().is_unspecified() || *k.local.ip() == ip.dst_addr);
         let Some(sock) = sock else {
+            if self.dhcp_input(now, self.rx_iface, ip, data) {
+                return;
+            }
+            let s = &mut self.stats.udp;
             s.drop_no_port += 1;
             let err = icmpw::Repr::DstUnreachable {
                 code: icmpw::DstUnreachable::PortUnreachable,

@@ -1,35 +1,50 @@
-//! The stack: one interface, its sockets, and the poll loop.
+//! The stack: its interfaces, the FIB, the sockets, and the poll loop.
 //!
 //! `Stack::poll(now, dev)` does a bounded amount of work and returns: it
 //! drains at most one RX batch, carries each frame to completion (answers
 //! included, written straight into TX frames), runs due timers, sends what
 //! sockets queued, and flushes the device once. `poll_at` says when the next
 //! timer is due so the caller can sleep, spin or block on the device.
+//!
+//! A stack has one interface ([`Stack::new`]) or several
+//! ([`Stack::add_interface`]); with several, [`Stack::poll_devices`] polls
+//! one device per interface in turn, and with forwarding on
+//! ([`Stack::set_forwarding`]) a frame that arrives on one interface for a
+//! destination routed out of another is forwarded (RFC 1812,
+//! `route::forward`).
 
+mod dhcp;
+mod iface;
 mod input;
-mod output;
+pub(crate) mod output;
 mod slab;
+mod sockets;
 pub mod stats;
 
-use crate::arp::{ArpConfig, NeighborCache};
+use crate::arp::ArpConfig;
 use crate::dev::Device;
 use crate::eth::MacAddr;
 use crate::icmp::ping::{PingEvent, PingRequest, PingSocket};
 use crate::icmp::ratelimit::TokenBucket;
 use crate::ip::cidr::Ipv4Cidr;
 use crate::ip::frag::{Reassembler, ReassemblyConfig};
+use crate::route::fib::{Fib, NextHop, Route, RouteKind};
 use crate::tcp::{ConnHandle, ListenHandle, Tcp, TcpConfig, TcpError};
 use crate::time::{Duration, Instant};
 use crate::udp::socket::{UdpConfig, UdpSocket, UdpSocketStats};
-use core::cell::Cell;
 use core::net::{Ipv4Addr, SocketAddrV4};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use slab::Slab;
-use std::collections::HashMap;
 use std::io;
 
+pub use dhcp::DhcpEvent;
+pub(crate) use iface::{DeviceTx, Interface, One};
+pub use iface::{IfaceId, IfaceStats, InterfaceConfig, RpFilter, Transmitters};
+use sockets::{PingTable, UdpTable};
 pub use stats::Stats;
+
+/// Interfaces one stack can hold.
+pub const MAX_INTERFACES: usize = 256;
 
 /// Everything a stack needs to start. [`Config::new`] fills in defaults.
 #[derive(Debug, Clone)]
@@ -119,6 +134,8 @@ pub enum Error {
     },
     /// The device has no free TX slot.
     Exhausted,
+    /// The route leaves by an interface that has no device in this poll.
+    NoDevice(IfaceId),
 }
 
 impl core::fmt::Display for Error {
@@ -146,10 +163,18 @@ impl core::fmt::Display for Error {
                 code,
             } => write!(f, "ICMP error type {msg_type} code {code} from {from}"),
             Error::Exhausted => f.write_str("device transmit queue full"),
+            Error::NoDevice(i) => write!(f, "interface {i} has no device to send on"),
         }
     }
 }
 impl std::error::Error for Error {}
+
+/// The egress of a packet we originate: its interface's MTU and the
+/// source address to use.
+struct OutRoute {
+    mtu: usize,
+    src: Option<Ipv4Addr>,
+}
 
 /// A UDP socket of a [`Stack`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -165,143 +190,86 @@ pub struct PingHandle {
     gen: u32,
 }
 
-/// The interface as configured: what the input and output paths consult.
-#[derive(Debug)]
-pub(crate) struct Iface {
-    pub mac: MacAddr,
-    pub addrs: Vec<Ipv4Cidr>,
-    pub gateway: Option<Ipv4Addr>,
-    pub mtu: usize,
-    pub vlan: Option<u16>,
-    pub ttl: u8,
-    /// The last (source, destination) pair the input path accepted as a
-    /// unicast datagram to us from a plausible source, so a flow's next
-    /// packets skip the address checks; cleared when addresses change.
-    pub rx_accepted: Option<(Ipv4Addr, Ipv4Addr)>,
-    /// The last unicast destination [`Iface::unicast_next_hop`] answered,
-    /// with its next hop; cleared when addresses or the gateway change.
-    tx_route: Cell<Option<(Ipv4Addr, Ipv4Addr)>>,
-}
-
-impl Iface {
-    /// The next hop for a unicast `dst` (`None` for a broadcast or an
-    /// unroutable one), remembered for the same destination next time.
-    #[inline]
-    pub fn unicast_next_hop(&self, dst: Ipv4Addr) -> Option<Ipv4Addr> {
-        if let Some((d, hop)) = self.tx_route.get() {
-            if d == dst {
-                return Some(hop);
-            }
-        }
-        if self.is_broadcast(dst) {
-            return None;
-        }
-        let hop = self.route(dst).ok()?;
-        self.tx_route.set(Some((dst, hop)));
-        Some(hop)
-    }
-
-    /// Forget every verdict that depends on the addresses or the gateway.
-    fn config_changed(&mut self) {
-        self.rx_accepted = None;
-        self.tx_route.set(None);
-    }
-
-    pub fn has_addr(&self, ip: Ipv4Addr) -> bool {
-        self.addrs.iter().any(|c| c.addr() == ip)
-    }
-    pub fn on_link(&self, ip: Ipv4Addr) -> bool {
-        self.addrs.iter().any(|c| c.contains(ip))
-    }
-    /// The limited broadcast or the directed broadcast of one of our subnets.
-    pub fn is_broadcast(&self, ip: Ipv4Addr) -> bool {
-        ip.is_broadcast() || self.addrs.iter().any(|c| c.broadcast() == Some(ip))
-    }
-    /// The source address for packets to `dst`: the address on its subnet,
-    /// else the first one.
-    pub fn source_for(&self, dst: Ipv4Addr) -> Option<Ipv4Addr> {
-        self.addrs
-            .iter()
-            .find(|c| c.contains(dst))
-            .or(self.addrs.first())
-            .map(|c| c.addr())
-    }
-    /// Next hop for `dst`: itself when on-link or broadcast, else the gateway.
-    pub fn route(&self, dst: Ipv4Addr) -> Result<Ipv4Addr, Error> {
-        if self.on_link(dst) || self.is_broadcast(dst) {
-            Ok(dst)
-        } else {
-            self.gateway.ok_or(Error::NoRoute(dst))
-        }
-    }
-    pub fn eth_header_len(&self) -> usize {
-        crate::eth::HEADER_LEN
-            + if self.vlan.is_some() {
-                crate::eth::VLAN_TAG_LEN
-            } else {
-                0
-            }
-    }
-}
-
-/// Output-side state: neighbour cache, IP identification, rate limits.
+/// Output-side state shared by every interface: IP identification, the
+/// ICMP error rate limit, the route the TCP output last used.
 #[derive(Debug)]
 pub(crate) struct Egress {
-    pub arp: NeighborCache,
     pub next_ident: u16,
     pub icmp_errors: TokenBucket,
     /// Reused buffer for payloads that must be fragmented.
     pub scratch: Vec<u8>,
-    /// Addresses still to announce (RFC 5227 §2.3): (address, when, left).
-    pub announce: Vec<(Ipv4Addr, Instant, u8)>,
     pub arp_actions: Vec<crate::arp::cache::TimerAction>,
+    /// TTL of packets we originate.
+    pub ttl: u8,
+    /// Whether packets for others are forwarded (RFC 1812) or dropped (a
+    /// host, RFC 1122 §3.3.4.2's default).
+    pub forwarding: bool,
+    /// The last unicast destination [`Out::unicast_next_hop`] answered, with
+    /// its interface and next hop; cleared whenever a route or an address
+    /// changes.
+    pub tx_route: Option<TxRoute>,
+}
+
+/// A route [`Out::unicast_next_hop`](output::Out::unicast_next_hop)
+/// remembers: `dst` leaves by interface `iface` to next hop `hop`. The
+/// addresses are kept as `u32`s so the memo is compared and read in whole
+/// aligned words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TxRoute {
+    pub dst: u32,
+    pub hop: u32,
+    pub iface: IfaceId,
 }
 
 pub struct Stack {
-    iface: Iface,
-    eg: Egress,
-    stats: Stats,
+    pub(crate) ifs: Vec<Interface>,
+    pub(crate) fib: Fib,
+    pub(crate) eg: Egress,
+    pub(crate) stats: Stats,
     frag: Reassembler,
     /// Reused buffer that holds a reassembled datagram while it is delivered.
     reasm_buf: Vec<u8>,
-    udp: Slab<UdpSocket>,
-    udp_ports: HashMap<u16, usize>,
-    /// UDP sockets with datagrams waiting to be sent.
-    udp_dirty: Vec<usize>,
-    pings: Slab<PingSocket>,
-    ping_idents: HashMap<u16, usize>,
-    ping_dirty: Vec<usize>,
+    udp: UdpTable,
+    pings: PingTable,
     tcp: Tcp,
     rng: ChaCha20Rng,
     config: Config,
     started: bool,
+    /// The interface of the frame being processed.
+    rx_iface: IfaceId,
+    dhcp_events: std::collections::VecDeque<DhcpEvent>,
 }
 
 impl core::fmt::Debug for Stack {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Stack")
-            .field("iface", &self.iface)
-            .field("udp_sockets", &self.udp.len())
+            .field("interfaces", &self.ifs)
+            .field("udp_sockets", &self.udp.socks.len())
             .finish_non_exhaustive()
     }
 }
 
+fn check_link(mtu: usize, mac: MacAddr, vlan: Option<u16>) -> Result<(), Error> {
+    if mtu < 68 {
+        return Err(Error::InvalidConfig(
+            "mtu below 68, the IPv4 minimum (RFC 791)",
+        ));
+    }
+    if mtu > 65535 {
+        return Err(Error::InvalidConfig("mtu above 65535"));
+    }
+    if !mac.is_unicast() || mac == MacAddr::ZERO {
+        return Err(Error::InvalidConfig("mac must be a unicast address"));
+    }
+    if vlan.is_some_and(|v| v == 0 || v >= 4095) {
+        return Err(Error::InvalidConfig("vlan id must be 1..=4094"));
+    }
+    Ok(())
+}
+
 impl Stack {
     pub fn new(config: Config) -> Result<Stack, Error> {
-        if config.mtu < 68 {
-            return Err(Error::InvalidConfig(
-                "mtu below 68, the IPv4 minimum (RFC 791)",
-            ));
-        }
-        if config.mtu > 65535 {
-            return Err(Error::InvalidConfig("mtu above 65535"));
-        }
-        if !config.mac.is_unicast() || config.mac == MacAddr::ZERO {
-            return Err(Error::InvalidConfig("mac must be a unicast address"));
-        }
-        if config.vlan.is_some_and(|v| v == 0 || v >= 4095) {
-            return Err(Error::InvalidConfig("vlan id must be 1..=4094"));
-        }
+        check_link(config.mtu, config.mac, config.vlan)?;
         if let Some(gw) = config.gateway {
             if !config.addrs.iter().any(|c| c.contains(gw)) {
                 return Err(Error::InvalidConfig("gateway is not on a local subnet"));
@@ -319,41 +287,40 @@ impl Stack {
         // RFC 9293 §3.7.1: the MSS we announce is the MTU less 40.
         tcp_config.mss = (config.mtu - 40) as u16;
         let eg = Egress {
-            arp: NeighborCache::new(config.arp.clone()),
             next_ident: rng.next_u32() as u16,
             icmp_errors: TokenBucket::new(config.icmp_error_rate, config.icmp_error_burst),
             scratch: Vec::new(),
-            announce: Vec::new(),
             arp_actions: Vec::new(),
+            ttl: config.ttl,
+            forwarding: false,
+            tx_route: None,
+        };
+        let first = InterfaceConfig {
+            mtu: config.mtu,
+            vlan: config.vlan,
+            ..InterfaceConfig::new("if0", config.mac, Vec::new())
         };
         let mut stack = Stack {
-            iface: Iface {
-                mac: config.mac,
-                addrs: Vec::new(),
-                gateway: config.gateway,
-                mtu: config.mtu,
-                vlan: config.vlan,
-                ttl: config.ttl,
-                rx_accepted: None,
-                tx_route: Cell::new(None),
-            },
+            ifs: vec![Interface::new(&first, &config.arp)],
+            fib: Fib::new(),
             eg,
             stats: Stats::default(),
             frag: Reassembler::new(config.reassembly.clone()),
             reasm_buf: Vec::new(),
-            udp: Slab::default(),
-            udp_ports: HashMap::new(),
-            udp_dirty: Vec::new(),
-            pings: Slab::default(),
-            ping_idents: HashMap::new(),
-            ping_dirty: Vec::new(),
+            udp: UdpTable::default(),
+            pings: PingTable::default(),
             tcp: Tcp::new(tcp_config, tcp_seed),
             rng,
             config,
             started: false,
+            rx_iface: IfaceId(0),
+            dhcp_events: std::collections::VecDeque::new(),
         };
         for a in stack.config.addrs.clone() {
             stack.add_address(a);
+        }
+        if let Some(gw) = stack.config.gateway {
+            stack.set_gateway(Some(gw))?;
         }
         Ok(stack)
     }
@@ -361,17 +328,229 @@ impl Stack {
     pub fn config(&self) -> &Config {
         &self.config
     }
+    /// Interface 0's MAC.
     pub fn mac(&self) -> MacAddr {
-        self.iface.mac
+        self.ifs[0].mac
     }
+    /// Interface 0's addresses.
     pub fn addresses(&self) -> &[Ipv4Cidr] {
-        &self.iface.addrs
+        &self.ifs[0].addrs
     }
+    /// Interface 0's MTU.
     pub fn mtu(&self) -> usize {
-        self.iface.mtu
+        self.ifs[0].mtu
     }
 
-    /// Counters, including the reassembler's.
+    // ---- Interfaces and routes ---------------------------------------------
+
+    /// Add an interface; its addresses get connected and local routes. The
+    /// interface 0 of [`Stack::new`] can be renamed and reconfigured with
+    /// [`Stack::configure_interface`].
+    pub fn add_interface(&mut self, c: InterfaceConfig) -> Result<IfaceId, Error> {
+        check_link(c.mtu, c.mac, c.vlan)?;
+        if self.ifs.len() >= MAX_INTERFACES {
+            return Err(Error::InvalidConfig("too many interfaces"));
+        }
+        if self.ifs.iter().any(|i| i.name == c.name) {
+            return Err(Error::InvalidArgument("an interface of that name exists"));
+        }
+        let id = IfaceId(self.ifs.len() as u16);
+        self.ifs.push(Interface::new(&c, &self.config.arp));
+        for a in c.addrs {
+            self.add_address_on(id, a)?;
+        }
+        Ok(id)
+    }
+
+    /// Set interface `id`'s name, MTU, VLAN and router features (its
+    /// addresses are managed with [`Stack::add_address_on`]).
+    pub fn configure_interface(&mut self, id: IfaceId, c: &InterfaceConfig) -> Result<(), Error> {
+        check_link(c.mtu, c.mac, c.vlan)?;
+        if self
+            .ifs
+            .iter()
+            .enumerate()
+            .any(|(i, f)| i != id.index() && f.name == c.name)
+        {
+            return Err(Error::InvalidArgument("an interface of that name exists"));
+        }
+        let f = self.iface_mut(id)?;
+        f.name = c.name.clone();
+        f.mac = c.mac;
+        f.mtu = c.mtu;
+        f.vlan = c.vlan;
+        f.proxy_arp = c.proxy_arp;
+        f.rp_filter = c.rp_filter;
+        f.forward = c.forward;
+        self.routes_changed();
+        Ok(())
+    }
+
+    fn iface_mut(&mut self, id: IfaceId) -> Result<&mut Interface, Error> {
+        self.ifs
+            .get_mut(id.index())
+            .ok_or(Error::InvalidArgument("no such interface"))
+    }
+
+    pub fn interface_count(&self) -> usize {
+        self.ifs.len()
+    }
+
+    /// The interface called `name`.
+    pub fn interface_by_name(&self, name: &str) -> Option<IfaceId> {
+        self.ifs
+            .iter()
+            .position(|i| i.name == name)
+            .map(|i| IfaceId(i as u16))
+    }
+
+    pub fn interface_name(&self, id: IfaceId) -> Option<&str> {
+        self.ifs.get(id.index()).map(|i| i.name.as_str())
+    }
+
+    pub fn interface_addresses(&self, id: IfaceId) -> &[Ipv4Cidr] {
+        self.ifs.get(id.index()).map_or(&[], |i| &i.addrs)
+    }
+
+    pub fn interface_mac(&self, id: IfaceId) -> Option<MacAddr> {
+        self.ifs.get(id.index()).map(|i| i.mac)
+    }
+
+    pub fn interface_mtu(&self, id: IfaceId) -> Option<usize> {
+        self.ifs.get(id.index()).map(|i| i.mtu)
+    }
+
+    pub fn interface_stats(&self, id: IfaceId) -> Option<IfaceStats> {
+        self.ifs.get(id.index()).map(|i| i.stats.clone())
+    }
+
+    /// Forward packets addressed to others between interfaces (RFC 1812),
+    /// instead of dropping them as a host does (the default).
+    pub fn set_forwarding(&mut self, on: bool) {
+        self.eg.forwarding = on;
+    }
+
+    pub fn forwarding(&self) -> bool {
+        self.eg.forwarding
+    }
+
+    /// Add a static route. With `via`, the gateway must be on the subnet of
+    /// an interface (of `iface`, when given); without it the prefix is on
+    /// the link of `iface`, which must then be given.
+    pub fn add_route(
+        &mut self,
+        to: Ipv4Cidr,
+        via: Option<Ipv4Addr>,
+        iface: Option<IfaceId>,
+        metric: u32,
+    ) -> Result<(), Error> {
+        if let Some(i) = iface {
+            self.iface_mut(i)?;
+        }
+        let iface = match (via, iface) {
+            (Some(gw), Some(i)) if self.ifs[i.index()].on_link(gw) => i,
+            (Some(_), Some(_)) => {
+                return Err(Error::InvalidArgument(
+                    "gateway is not on a subnet of the route's interface",
+                ))
+            }
+            (Some(gw), None) => self
+                .ifs
+                .iter()
+                .position(|f| f.on_link(gw))
+                .map(|i| IfaceId(i as u16))
+                .ok_or(Error::InvalidArgument("gateway is not on a local subnet"))?,
+            (None, Some(i)) => i,
+            (None, None) => {
+                return Err(Error::InvalidArgument(
+                    "a route needs a gateway or an interface",
+                ))
+            }
+        };
+        if via.is_some_and(|gw| self.is_local(gw)) {
+            return Err(Error::InvalidArgument(
+                "gateway is one of our own addresses",
+            ));
+        }
+        self.fib
+            .add(Route {
+                to,
+                via,
+                iface,
+                metric,
+                kind: RouteKind::Static,
+            })
+            .map_err(|_| Error::InvalidArgument("that route exists already"))?;
+        self.routes_changed();
+        Ok(())
+    }
+
+    /// Remove the static routes to `to` (with that gateway, when given);
+    /// returns how many went.
+    pub fn remove_route(&mut self, to: Ipv4Cidr, via: Option<Ipv4Addr>) -> usize {
+        let (net, len) = (to.network(), to.prefix_len());
+        let n = self.fib.remove_where(|r| {
+            r.kind == RouteKind::Static
+                && r.to.network() == net
+                && r.to.prefix_len() == len
+                && via.is_none_or(|v| r.via == Some(v))
+        });
+        self.routes_changed();
+        n
+    }
+
+    /// Remove every static route.
+    pub fn clear_static_routes(&mut self) {
+        self.fib.remove_where(|r| r.kind == RouteKind::Static);
+        self.routes_changed();
+    }
+
+    /// Every route: local, connected and static, by prefix.
+    pub fn routes(&self) -> Vec<Route> {
+        self.fib.routes()
+    }
+
+    /// What the FIB answers for `dst`.
+    pub fn route_lookup(&self, dst: Ipv4Addr) -> Option<NextHop> {
+        self.fib.lookup(dst)
+    }
+
+    /// The routing table as `ip route` would list it, one route a line.
+    pub fn format_routes(&self) -> String {
+        let mut s = String::new();
+        let selected = self.fib.selected();
+        for r in self.fib.routes() {
+            let name = self.interface_name(r.iface).unwrap_or("?");
+            let mark = if selected.contains(&r) { "*" } else { " " };
+            let via = r.via.map(|v| format!(" via {v}")).unwrap_or_default();
+            let net = Ipv4Cidr::new(r.to.network(), r.to.prefix_len())
+                .expect("len ≤ 32")
+                .to_string();
+            s += &format!(
+                "{mark} {net:<18}{via:<20} dev {name:<10} {:<9} metric {}\n",
+                r.kind.as_str(),
+                r.metric
+            );
+        }
+        s
+    }
+
+    /// Whether `ip` is one of the stack's addresses, on any interface.
+    #[inline]
+    pub fn is_local(&self, ip: Ipv4Addr) -> bool {
+        let w = u32::from(ip);
+        self.ifs.iter().any(|i| i.has_addr_word(w))
+    }
+
+    /// Forget every verdict that depends on the addresses or routes.
+    fn routes_changed(&mut self) {
+        for i in &mut self.ifs {
+            i.rx_accepted = None;
+        }
+        self.eg.tx_route = None;
+    }
+
+    /// Counters, including the reassembler's and every neighbour cache's.
     pub fn stats(&self) -> Stats {
         let mut s = self.stats.clone();
         let f = self.frag.stats();
@@ -385,16 +564,18 @@ impl Stack {
         s.ip.frag_drop_too_many_fragments = f.dropped_too_many_fragments;
         s.ip.frag_drop_too_many_datagrams = f.dropped_too_many_datagrams;
         s.ip.frag_drop_too_many_bytes = f.dropped_too_many_bytes;
-        let a = self.eg.arp.stats();
-        s.arp.resolved = a.resolved;
-        s.arp.resolution_failed = a.failed;
-        s.arp.pending_dropped = a.pending_dropped;
-        s.arp.evicted = a.evicted;
-        s.arp.expired = a.expired;
-        s.arp.mac_conflicts = a.conflicts;
-        // Gauges: what is held right now.
-        s.arp.neighbors = self.eg.arp.len() as u64;
-        s.arp.pending_packets = self.eg.arp.pending_packets() as u64;
+        for i in &self.ifs {
+            let a = i.arp.stats();
+            s.arp.resolved += a.resolved;
+            s.arp.resolution_failed += a.failed;
+            s.arp.pending_dropped += a.pending_dropped;
+            s.arp.evicted += a.evicted;
+            s.arp.expired += a.expired;
+            s.arp.mac_conflicts += a.conflicts;
+            // Gauges: what is held right now.
+            s.arp.neighbors += i.arp.len() as u64;
+            s.arp.pending_packets += i.arp.pending_packets() as u64;
+        }
         s.ip.reasm_datagrams = self.frag.datagrams_in_progress() as u64;
         s.ip.reasm_bytes = self.frag.bytes_held() as u64;
         self.tcp.stats().for_each(&mut |n, v| s.tcp.push((n, v)));
@@ -403,64 +584,185 @@ impl Stack {
 
     /// Memory the stack holds on behalf of peers, for tests and monitoring:
     /// (neighbour entries, packets waiting for ARP, reassembly bytes,
-    /// datagrams being reassembled).
+    /// datagrams being reassembled), over every interface.
     pub fn held_resources(&self) -> (usize, usize, usize, usize) {
         (
-            self.eg.arp.len(),
-            self.eg.arp.pending_packets(),
+            self.ifs.iter().map(|i| i.arp.len()).sum(),
+            self.ifs.iter().map(|i| i.arp.pending_packets()).sum(),
             self.frag.bytes_held(),
             self.frag.datagrams_in_progress(),
         )
     }
 
-    /// The MAC the neighbour cache holds for `ip`.
+    /// The MAC a neighbour cache holds for `ip` (interface 0's first).
     pub fn neighbor(&self, ip: Ipv4Addr) -> Option<MacAddr> {
-        self.eg.arp.peek(ip)
+        self.ifs.iter().find_map(|i| i.arp.peek(ip))
     }
 
-    /// Add an address; it is announced by gratuitous ARP at the next poll.
+    /// Add an address to interface 0; it is announced by gratuitous ARP at
+    /// the next poll.
     pub fn add_address(&mut self, cidr: Ipv4Cidr) {
-        if self.iface.addrs.contains(&cidr) {
-            return;
+        // Interface 0 always exists.
+        let _ = self.add_address_on(IfaceId(0), cidr);
+    }
+
+    /// Add an address to an interface, with its local and connected routes;
+    /// it is announced by gratuitous ARP at the next poll.
+    pub fn add_address_on(&mut self, id: IfaceId, cidr: Ipv4Cidr) -> Result<(), Error> {
+        self.add_address_with(id, cidr, self.config.announce)
+    }
+
+    fn add_address_with(
+        &mut self,
+        id: IfaceId,
+        cidr: Ipv4Cidr,
+        announce: bool,
+    ) -> Result<(), Error> {
+        let f = self.iface_mut(id)?;
+        if f.addrs.contains(&cidr) {
+            return Ok(());
         }
-        self.iface.addrs.push(cidr);
-        self.iface.config_changed();
-        if self.config.announce {
+        f.addrs.push(cidr);
+        f.addrs_changed();
+        if announce {
             // RFC 5227 §2.3: ANNOUNCE_NUM 2, ANNOUNCE_INTERVAL 2 s; the first
             // goes at the next poll (Instant::ZERO is always due).
-            self.eg.announce.push((cidr.addr(), Instant::ZERO, 2));
+            f.announce.push((cidr.addr(), Instant::ZERO, 2));
         }
-    }
-
-    pub fn remove_address(&mut self, addr: Ipv4Addr) {
-        self.iface.addrs.retain(|c| c.addr() != addr);
-        self.iface.config_changed();
-        self.eg.announce.retain(|a| a.0 != addr);
-    }
-
-    pub fn set_gateway(&mut self, gateway: Option<Ipv4Addr>) -> Result<(), Error> {
-        if let Some(gw) = gateway {
-            if !self.iface.on_link(gw) {
-                return Err(Error::InvalidArgument("gateway is not on a local subnet"));
-            }
+        let host = Ipv4Cidr::new(cidr.addr(), 32).expect("/32");
+        for (to, kind) in [(host, RouteKind::Local), (cidr, RouteKind::Connected)] {
+            // The same subnet twice on one interface is one route.
+            let _ = self.fib.add(Route {
+                to,
+                via: None,
+                iface: id,
+                metric: 0,
+                kind,
+            });
         }
-        self.iface.gateway = gateway;
-        self.iface.config_changed();
+        self.routes_changed();
         Ok(())
     }
 
-    /// Run one bounded round of work. Returns the number of frames received.
+    /// Remove an address from interface 0.
+    pub fn remove_address(&mut self, addr: Ipv4Addr) {
+        let _ = self.remove_address_on(IfaceId(0), addr);
+    }
+
+    /// Remove an address from an interface, with the routes it brought.
+    pub fn remove_address_on(&mut self, id: IfaceId, addr: Ipv4Addr) -> Result<(), Error> {
+        let f = self.iface_mut(id)?;
+        let gone: Vec<Ipv4Cidr> = f
+            .addrs
+            .iter()
+            .copied()
+            .filter(|c| c.addr() == addr)
+            .collect();
+        f.addrs.retain(|c| c.addr() != addr);
+        f.addrs_changed();
+        f.announce.retain(|a| a.0 != addr);
+        let left = f.addrs.clone();
+        for c in gone {
+            let subnet_left = left
+                .iter()
+                .any(|l| l.network() == c.network() && l.prefix_len() == c.prefix_len());
+            self.fib.remove_where(|r| {
+                r.iface == id
+                    && match r.kind {
+                        RouteKind::Local => r.to.network() == addr,
+                        RouteKind::Connected => {
+                            !subnet_left
+                                && r.to.network() == c.network()
+                                && r.to.prefix_len() == c.prefix_len()
+                        }
+                        RouteKind::Static => false,
+                    }
+            });
+        }
+        self.routes_changed();
+        Ok(())
+    }
+
+    /// Set or clear interface 0's default gateway: the static default
+    /// route.
+    pub fn set_gateway(&mut self, gateway: Option<Ipv4Addr>) -> Result<(), Error> {
+        if let Some(gw) = gateway {
+            if !self.ifs[0].on_link(gw) {
+                return Err(Error::InvalidArgument("gateway is not on a local subnet"));
+            }
+        }
+        let default = Ipv4Cidr::new(Ipv4Addr::UNSPECIFIED, 0).expect("/0");
+        self.fib.remove_where(|r| {
+            r.kind == RouteKind::Static && r.to.prefix_len() == 0 && r.iface == IfaceId(0)
+        });
+        if let Some(gw) = gateway {
+            self.add_route(default, Some(gw), Some(IfaceId(0)), 0)?;
+        }
+        self.routes_changed();
+        Ok(())
+    }
+
+    /// Run one bounded round of work on a one-device stack (interface 0).
+    /// Returns the number of frames received.
     pub fn poll(&mut self, now: Instant, dev: &mut dyn Device) -> io::Result<usize> {
         let budget = self.config.rx_batch;
         let n = dev.receive(now, budget, &mut |frame, tx| {
             self.process_frame(now, frame, tx)
         })?;
-        let tx = dev.transmitter();
+        self.poll_output(now, &mut One(dev.transmitter()));
+        dev.flush(now)?;
+        Ok(n)
+    }
+
+    /// The part of a poll that needs no received frame: due timers (ARP,
+    /// announcements, reassembly, TCP) and what sockets have queued, sent
+    /// through `tx`. For callers that hand frames in with
+    /// [`Stack::process_frame_on`] themselves.
+    pub fn poll_output(&mut self, now: Instant, tx: &mut dyn Transmitters) {
+        self.run_dhcp(now, tx);
         self.run_timers(now, tx);
         self.flush_sockets(now, tx);
         self.poll_tcp(now, tx);
-        dev.flush(now)?;
-        Ok(n)
+    }
+
+    /// Run one bounded round of work over one device per interface
+    /// (`devs[i]` is interface `i`'s): each device in turn hands up to
+    /// `rx_batch` frames, then timers run, sockets send, and every device
+    /// is flushed once. Returns the number of frames received.
+    pub fn poll_devices<D: Device>(&mut self, now: Instant, devs: &mut [D]) -> io::Result<usize> {
+        let budget = self.config.rx_batch;
+        let mut n = 0;
+        for at in 0..devs.len().min(self.ifs.len()) {
+            let (before, rest) = devs.split_at_mut(at);
+            let (dev, after) = rest.split_first_mut().expect("at < len");
+            let id = IfaceId(at as u16);
+            n += dev.receive(now, budget, &mut |frame, tx| {
+                let mut txs = DeviceTx {
+                    at,
+                    current: Some(tx),
+                    before: &mut *before,
+                    after: &mut *after,
+                };
+                self.process_frame_on(now, id, frame, &mut txs)
+            })?;
+        }
+        let mut txs = DeviceTx {
+            at: devs.len(),
+            current: None,
+            before: &mut *devs,
+            after: &mut [],
+        };
+        self.poll_output(now, &mut txs);
+        let mut first_error = None;
+        for d in devs.iter_mut() {
+            if let Err(e) = d.flush(now) {
+                first_error.get_or_insert(e);
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(n),
+        }
     }
 
     /// When `poll` next has timer work to do; `Some(now)` or earlier means
@@ -472,13 +774,16 @@ impl Stack {
                 at = Some(at.map_or(t, |a| a.min(t)));
             }
         };
-        if !self.udp_dirty.is_empty() || !self.ping_dirty.is_empty() {
+        if !self.udp.dirty.is_empty() || !self.pings.dirty.is_empty() {
             consider(Some(Instant::ZERO));
         }
-        consider(self.eg.arp.next_deadline());
+        for i in &self.ifs {
+            consider(i.dhcp.as_ref().and_then(|c| c.poll_at()));
+            consider(i.arp.next_deadline());
+            consider(i.announce.iter().map(|a| a.1).min());
+        }
         consider(self.frag.next_deadline());
         consider(self.tcp.poll_at());
-        consider(self.eg.announce.iter().map(|a| a.1).min());
         at
     }
 
@@ -490,6 +795,21 @@ impl Stack {
         }
     }
 
+    /// Where a packet we originate to `dst` goes.
+    fn out_route(&self, dst: Ipv4Addr) -> Result<OutRoute, Error> {
+        let (iface, _) = output::route(&self.ifs, &self.fib, dst)?;
+        let f = &self.ifs[iface.index()];
+        Ok(OutRoute {
+            mtu: f.mtu,
+            src: f.source_for(dst).or_else(|| {
+                self.ifs
+                    .iter()
+                    .find_map(|i| i.addrs.first())
+                    .map(|c| c.addr())
+            }),
+        })
+    }
+
     fn random_u16(&mut self) -> u16 {
         self.rng.next_u32() as u16
     }
@@ -499,27 +819,22 @@ impl Stack {
     /// Bind a UDP socket. Port 0 picks a random free ephemeral port (RFC 6056);
     /// address 0.0.0.0 receives on every local address.
     pub fn udp_bind(&mut self, local: SocketAddrV4) -> Result<UdpHandle, Error> {
-        if self.udp.len() >= self.config.max_sockets {
+        if self.udp.socks.len() >= self.config.max_sockets {
             return Err(Error::TooManySockets);
         }
         let ip = *local.ip();
-        if !ip.is_unspecified() && !self.iface.has_addr(ip) {
+        if !ip.is_unspecified() && !self.is_local(ip) {
             return Err(Error::InvalidArgument(
                 "bind address is not one of the stack's addresses",
             ));
         }
         let port = match local.port() {
             0 => self.pick_ephemeral_port()?,
-            p if self.udp_ports.contains_key(&p) => return Err(Error::AddrInUse(p)),
+            p if self.udp.ports.contains_key(&p) => return Err(Error::AddrInUse(p)),
             p => p,
         };
-        let sock = UdpSocket::new(
-            SocketAddrV4::new(ip, port),
-            &self.config.udp,
-            self.iface.ttl,
-        );
+        let sock = UdpSocket::new(SocketAddrV4::new(ip, port), &self.config.udp, self.eg.ttl);
         let (index, gen) = self.udp.insert(sock);
-        self.udp_ports.insert(port, index);
         Ok(UdpHandle { index, gen })
     }
 
@@ -530,12 +845,13 @@ impl Stack {
         let start = self.rng.next_u32() % n;
         (0..n)
             .map(|i| lo + ((start + i) % n) as u16)
-            .find(|p| !self.udp_ports.contains_key(p))
+            .find(|p| !self.udp.ports.contains_key(p))
             .ok_or(Error::NoFreePorts)
     }
 
     pub fn udp_local_addr(&self, h: UdpHandle) -> Result<SocketAddrV4, Error> {
         self.udp
+            .socks
             .get(h.index, h.gen)
             .map(|s| s.local)
             .ok_or(Error::InvalidHandle)
@@ -543,6 +859,7 @@ impl Stack {
 
     pub fn udp_stats(&self, h: UdpHandle) -> Result<UdpSocketStats, Error> {
         self.udp
+            .socks
             .get(h.index, h.gen)
             .map(|s| s.stats.clone())
             .ok_or(Error::InvalidHandle)
@@ -552,6 +869,7 @@ impl Stack {
     /// `MessageTooLong` instead of being fragmented.
     pub fn udp_set_dont_fragment(&mut self, h: UdpHandle, df: bool) -> Result<(), Error> {
         self.udp
+            .socks
             .get_mut(h.index, h.gen)
             .map(|s| s.dont_frag = df)
             .ok_or(Error::InvalidHandle)
@@ -563,6 +881,7 @@ impl Stack {
             return Err(Error::InvalidArgument("ttl 0"));
         }
         self.udp
+            .socks
             .get_mut(h.index, h.gen)
             .map(|s| s.ttl = ttl)
             .ok_or(Error::InvalidHandle)
@@ -584,10 +903,10 @@ impl Stack {
                 "destination address is unspecified, multicast or loopback",
             ));
         }
-        self.iface.route(dip)?;
-        let mtu = self.iface.mtu;
+        let mtu = self.out_route(dip)?.mtu;
         let sock = self
             .udp
+            .socks
             .get_mut(h.index, h.gen)
             .ok_or(Error::InvalidHandle)?;
         if let Some(e) = sock.error.take() {
@@ -605,7 +924,7 @@ impl Stack {
             return Err(Error::WouldBlock);
         }
         if was_empty {
-            self.udp_dirty.push(h.index);
+            self.udp.dirty.push(h.index);
         }
         Ok(())
     }
@@ -632,6 +951,7 @@ impl Stack {
     ) -> Result<R, Error> {
         let sock = self
             .udp
+            .socks
             .get_mut(h.index, h.gen)
             .ok_or(Error::InvalidHandle)?;
         let Some((from, data)) = sock.rx.front() else {
@@ -645,18 +965,16 @@ impl Stack {
     /// Whether a datagram is waiting.
     pub fn udp_can_recv(&self, h: UdpHandle) -> bool {
         self.udp
+            .socks
             .get(h.index, h.gen)
             .is_some_and(|s| !s.rx.is_empty())
     }
 
     /// Close the socket; datagrams not yet sent are discarded.
     pub fn udp_close(&mut self, h: UdpHandle) -> Result<(), Error> {
-        let sock = self
-            .udp
+        self.udp
             .remove(h.index, h.gen)
             .ok_or(Error::InvalidHandle)?;
-        self.udp_ports.remove(&sock.local.port());
-        self.udp_dirty.retain(|&i| i != h.index);
         Ok(())
     }
 
@@ -685,12 +1003,11 @@ impl Stack {
         now: Instant,
         remote: SocketAddrV4,
     ) -> Result<ConnHandle, TcpError> {
-        if self.iface.route(*remote.ip()).is_err() {
+        let Ok(route) = self.out_route(*remote.ip()) else {
             return Err(TcpError::NetUnreachable);
-        }
-        let src = self
-            .iface
-            .source_for(*remote.ip())
+        };
+        let src = route
+            .src
             .ok_or(TcpError::InvalidArgument("the stack has no address"))?;
         self.tcp.connect(now, SocketAddrV4::new(src, 0), remote)
     }
@@ -699,22 +1016,22 @@ impl Stack {
 
     /// Open a ping socket with a random, unused echo identifier.
     pub fn ping_open(&mut self) -> Result<PingHandle, Error> {
-        if self.pings.len() >= self.config.max_sockets.min(65536) {
+        if self.pings.socks.len() >= self.config.max_sockets.min(65536) {
             return Err(Error::TooManySockets);
         }
         let ident = loop {
             let id = self.random_u16();
-            if !self.ping_idents.contains_key(&id) {
+            if !self.pings.idents.contains_key(&id) {
                 break id;
             }
         };
         let (index, gen) = self.pings.insert(PingSocket::new(ident));
-        self.ping_idents.insert(ident, index);
         Ok(PingHandle { index, gen })
     }
 
     pub fn ping_ident(&self, h: PingHandle) -> Result<u16, Error> {
         self.pings
+            .socks
             .get(h.index, h.gen)
             .map(|s| s.ident())
             .ok_or(Error::InvalidHandle)
@@ -736,17 +1053,14 @@ impl Stack {
                 "ping destination is unspecified or loopback",
             ));
         }
-        self.iface.route(dst)?;
-        let max = if dont_frag {
-            self.iface.mtu - 28
-        } else {
-            65535 - 28
-        };
+        let mtu = self.out_route(dst)?.mtu;
+        let max = if dont_frag { mtu - 28 } else { 65535 - 28 };
         if size > max {
             return Err(Error::MessageTooLong { len: size, max });
         }
         let sock = self
             .pings
+            .socks
             .get_mut(h.index, h.gen)
             .ok_or(Error::InvalidHandle)?;
         let was_empty = sock.to_send.is_empty();
@@ -759,7 +1073,7 @@ impl Stack {
             return Err(Error::WouldBlock);
         }
         if was_empty {
-            self.ping_dirty.push(h.index);
+            self.pings.dirty.push(h.index);
         }
         Ok(())
     }
@@ -767,18 +1081,16 @@ impl Stack {
     /// The next reply, duplicate or error, if any.
     pub fn ping_recv(&mut self, h: PingHandle) -> Result<Option<PingEvent>, Error> {
         self.pings
+            .socks
             .get_mut(h.index, h.gen)
             .map(|s| s.next_event())
             .ok_or(Error::InvalidHandle)
     }
 
     pub fn ping_close(&mut self, h: PingHandle) -> Result<(), Error> {
-        let s = self
-            .pings
+        self.pings
             .remove(h.index, h.gen)
             .ok_or(Error::InvalidHandle)?;
-        self.ping_idents.remove(&s.ident());
-        self.ping_dirty.retain(|&i| i != h.index);
         Ok(())
     }
 }

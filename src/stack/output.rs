@@ -1,7 +1,7 @@
 //! The output path: routing, neighbour resolution, fragmentation, framing,
 //! ICMP errors, ARP requests, and the timers and socket queues that feed them.
 
-use super::{Egress, Error, Iface, Stack, Stats};
+use super::{Egress, Error, IfaceId, Interface, Stack, Stats, Transmitters, TxRoute};
 use crate::arp::cache::TimerAction;
 use crate::arp::wire as arpw;
 use crate::arp::Resolution;
@@ -10,6 +10,7 @@ use crate::eth::{self, EtherType, MacAddr};
 use crate::icmp::ping::pattern_byte;
 use crate::icmp::wire as icmpw;
 use crate::ip::wire::{self as ipw, Protocol};
+use crate::route::fib::{Fib, NextHop};
 use crate::tcp::wire as tcpw;
 use crate::tcp::SegmentOut;
 use crate::time::{Duration, Instant};
@@ -36,31 +37,109 @@ const ICMP_ERROR_MAX: usize = 576;
 /// The output half of the stack, borrowed apart from the sockets so a
 /// socket's queued data can be sent while the socket itself is borrowed.
 pub(crate) struct Out<'a> {
-    pub iface: &'a Iface,
+    pub ifs: &'a mut [Interface],
+    pub fib: &'a Fib,
     pub eg: &'a mut Egress,
     pub stats: &'a mut Stats,
 }
 
+/// The Ethernet destination and source of a frame `emit_tcp`'s direct
+/// path writes, found together with its interface.
+#[derive(Clone, Copy)]
+struct LinkAddrs {
+    dst: MacAddr,
+    src: MacAddr,
+}
+
+/// The interface and next hop of a packet we originate to `dst`. The
+/// limited broadcast leaves by interface 0; an address of ours by the
+/// interface that holds it.
+pub(crate) fn route(
+    ifs: &[Interface],
+    fib: &Fib,
+    dst: Ipv4Addr,
+) -> Result<(IfaceId, Ipv4Addr), Error> {
+    if dst.is_broadcast() {
+        return Ok((IfaceId(0), dst));
+    }
+    match fib.lookup(dst) {
+        Some(NextHop::Attached(i)) => Ok((i, dst)),
+        Some(NextHop::Gateway(i, gw)) => Ok((i, gw)),
+        Some(NextHop::Local) => ifs
+            .iter()
+            .position(|f| f.has_addr(dst))
+            .map(|i| (IfaceId(i as u16), dst))
+            .ok_or(Error::NoRoute(dst)),
+        None => Err(Error::NoRoute(dst)),
+    }
+}
+
 impl Out<'_> {
+    /// The next hop for a unicast `dst` (`None` for a broadcast or an
+    /// unroutable one), remembered for the same destination next time.
+    #[inline]
+    pub fn unicast_next_hop(&mut self, dst: Ipv4Addr) -> Option<(IfaceId, Ipv4Addr)> {
+        match self.eg.tx_route {
+            Some(r) if r.dst == u32::from(dst) => Some((r.iface, Ipv4Addr::from(r.hop))),
+            _ => self.unicast_route(dst),
+        }
+    }
+
+    /// `unicast_next_hop` through the FIB.
+    #[inline(never)]
+    fn unicast_route(&mut self, dst: Ipv4Addr) -> Option<(IfaceId, Ipv4Addr)> {
+        let (i, hop) = route(self.ifs, self.fib, dst).ok()?;
+        if self.ifs[i.index()].is_broadcast(dst) {
+            return None;
+        }
+        self.eg.tx_route = Some(TxRoute {
+            dst: u32::from(dst),
+            hop: u32::from(hop),
+            iface: i,
+        });
+        Some((i, hop))
+    }
+
+    /// The source address of a packet we originate to `dst`: the address of
+    /// the egress interface on `dst`'s subnet, else its first, else any.
+    pub fn source_for(&self, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+        let from_route = route(self.ifs, self.fib, dst)
+            .ok()
+            .and_then(|(i, _)| self.ifs[i.index()].source_for(dst));
+        from_route.or_else(|| {
+            self.ifs
+                .iter()
+                .find_map(|f| f.addrs.first())
+                .map(|c| c.addr())
+        })
+    }
+
     /// Send an IP datagram whose payload `emit` writes (it is given exactly
     /// `len` bytes). Fragments when the datagram exceeds the MTU and DF is
     /// clear; queues behind ARP when the next hop is unresolved.
     pub fn send_ip(
         &mut self,
         now: Instant,
-        tx: &mut dyn Transmit,
+        tx: &mut dyn Transmitters,
         h: IpTx,
         len: usize,
         emit: &mut dyn FnMut(&mut [u8]),
     ) -> Result<(), Error> {
-        let next_hop = match self.iface.route(h.dst) {
+        // The TCP output has usually just asked for this destination
+        // (`unicast_next_hop`) before falling back to this path.
+        let memo = self.eg.tx_route.filter(|m| m.dst == u32::from(h.dst));
+        let routed = match memo {
+            Some(m) => Ok((m.iface, Ipv4Addr::from(m.hop))),
+            None => route(self.ifs, self.fib, h.dst),
+        };
+        let (ifx, next_hop) = match routed {
             Ok(n) => n,
             Err(e) => {
                 self.stats.ip.drop_no_route += 1;
                 return Err(e);
             }
         };
-        let mtu = self.iface.mtu;
+        let mtu = self.ifs[ifx.index()].mtu;
         let max_payload = mtu - ipw::HEADER_LEN;
         let ident = self.eg.next_ident;
         self.eg.next_ident = ident.wrapping_add(1);
@@ -77,7 +156,7 @@ impl Out<'_> {
             frag_offset: 0,
         };
         if len <= max_payload {
-            return self.send_packet(now, tx, next_hop, &repr, emit);
+            return self.send_packet(now, tx, ifx, next_hop, &repr, emit);
         }
         if h.dont_frag || len > 65535 - ipw::HEADER_LEN {
             self.stats.ip.drop_df_too_big += 1;
@@ -102,7 +181,9 @@ impl Out<'_> {
             repr.payload_len = chunk.len();
             repr.frag_offset = offset as u16;
             repr.more_frags = offset + chunk.len() < len;
-            result = self.send_packet(now, tx, next_hop, &repr, &mut |b| b.copy_from_slice(chunk));
+            result = self.send_packet(now, tx, ifx, next_hop, &repr, &mut |b| {
+                b.copy_from_slice(chunk)
+            });
             if result.is_err() {
                 break;
             }
@@ -112,40 +193,43 @@ impl Out<'_> {
         result
     }
 
-    /// One IP packet (a whole datagram or one fragment) to `next_hop`.
+    /// One IP packet (a whole datagram or one fragment) to `next_hop` on
+    /// interface `ifx`.
     fn send_packet(
         &mut self,
         now: Instant,
-        tx: &mut dyn Transmit,
+        tx: &mut dyn Transmitters,
+        ifx: IfaceId,
         next_hop: Ipv4Addr,
         repr: &ipw::Repr,
         emit: &mut dyn FnMut(&mut [u8]),
     ) -> Result<(), Error> {
-        let mac = if self.iface.is_broadcast(repr.dst_addr) {
+        let f = &mut self.ifs[ifx.index()];
+        let mac = if f.is_broadcast(repr.dst_addr) {
             MacAddr::BROADCAST
         } else {
-            match self.eg.arp.resolve(now, next_hop) {
+            match f.arp.resolve(now, next_hop) {
                 Resolution::Mac(m) => m,
                 Resolution::MacAndProbe(m) => {
-                    self.send_arp_request(tx, next_hop, Some(m));
+                    self.send_arp_request(tx, ifx, next_hop, Some(m));
                     m
                 }
                 Resolution::Pending { send_request } => {
                     if send_request {
-                        self.send_arp_request(tx, next_hop, None);
+                        self.send_arp_request(tx, ifx, next_hop, None);
                     }
                     let mut pkt = vec![0u8; repr.buffer_len()];
                     let mut p = ipw::Packet::new_unchecked(&mut pkt[..]);
                     repr.emit(&mut p);
                     emit(&mut pkt[ipw::HEADER_LEN..]);
                     // A refused packet is counted by the cache (pending_dropped).
-                    self.eg.arp.queue(next_hop, pkt);
+                    self.ifs[ifx.index()].arp.queue(next_hop, pkt);
                     return Ok(());
                 }
                 Resolution::Failed => return Err(Error::HostUnreachable(next_hop)),
             }
         };
-        let hl = self.iface.eth_header_len();
+        let hl = self.ifs[ifx.index()].eth_header_len();
         let mut framed = |buf: &mut [u8]| {
             let (head, rest) = buf.split_at_mut(hl + ipw::HEADER_LEN);
             repr.emit(&mut ipw::Packet::new_unchecked(&mut head[hl..]));
@@ -153,6 +237,7 @@ impl Out<'_> {
         };
         self.transmit_frame(
             tx,
+            ifx,
             mac,
             EtherType::Ipv4,
             ipw::HEADER_LEN + repr.payload_len,
@@ -169,7 +254,7 @@ impl Out<'_> {
     pub fn emit_tcp(
         &mut self,
         now: Instant,
-        tx: &mut dyn Transmit,
+        tx: &mut dyn Transmitters,
         ttl: u8,
         tos: u8,
         src: Ipv4Addr,
@@ -196,15 +281,18 @@ impl Out<'_> {
     pub(super) fn emit_tcp_direct(
         &mut self,
         now: Instant,
-        tx: &mut dyn Transmit,
+        tx: &mut dyn Transmitters,
         ttl: u8,
         tos: u8,
         src: Ipv4Addr,
         dst: Ipv4Addr,
         seg: &tcpw::Repr<'_>,
     ) -> Option<bool> {
-        let mac = self.direct_next_hop(now, dst, seg.buffer_len())?;
-        Some(self.emit_tcp_frame(tx, mac, ttl, tos, src, dst, seg))
+        let (ifx, link) = self.direct_next_hop(now, dst, seg.buffer_len())?;
+        let Some(tx) = tx.tx(ifx) else {
+            return Some(self.count_tcp_tx(Err(TxError::TooLong), 0));
+        };
+        Some(self.emit_tcp_frame(tx, link, ttl, tos, src, dst, seg))
     }
 
     /// A run of segments ([`SegmentOut::run`]) on `emit_tcp_direct`'s path:
@@ -219,7 +307,7 @@ impl Out<'_> {
     pub(super) fn emit_tcp_run(
         &mut self,
         now: Instant,
-        tx: &mut dyn Transmit,
+        tx: &mut dyn Transmitters,
         ttl: u8,
         tos: u8,
         src: Ipv4Addr,
@@ -227,9 +315,14 @@ impl Out<'_> {
         first: &tcpw::Repr<'_>,
         mss: usize,
     ) -> Option<usize> {
-        let mac = self.direct_next_hop(now, dst, first.header_len() + mss)?;
+        let (ifx, link) = self.direct_next_hop(now, dst, first.header_len() + mss)?;
         let Some(tcp) = first.run_header(src, dst, mss) else {
             return Some(0);
+        };
+        let Some(tx) = tx.tx(ifx) else {
+            // No device: every segment is lost, as on a dead link.
+            self.stats.tcpw.tx_dropped += tcp.segments() as u64;
+            return Some(tcp.segments());
         };
         let seg_len = tcp.header_len() + mss;
         let ip_len = ipw::HEADER_LEN + seg_len;
@@ -247,8 +340,8 @@ impl Out<'_> {
         ];
         let ip_sum = crate::ip::checksum::sum_be32(&words);
         let mut head = [0u8; HL];
-        head[..6].copy_from_slice(&mac.0);
-        head[6..12].copy_from_slice(&self.iface.mac.0);
+        head[..6].copy_from_slice(&link.dst.0);
+        head[6..12].copy_from_slice(&link.src.0);
         head[12..14].copy_from_slice(&u16::from(EtherType::Ipv4).to_be_bytes());
         for (w, at) in words
             .iter()
@@ -277,32 +370,39 @@ impl Out<'_> {
         Some(n)
     }
 
-    /// The MAC a `len`-byte segment to `dst` goes to when `emit_tcp_direct`
-    /// can write it: no VLAN tag, fits the MTU, next hop in the cache.
+    /// The interface and the Ethernet addresses a `len`-byte segment to
+    /// `dst` goes out with when `emit_tcp_direct` can write it: no VLAN tag,
+    /// fits the MTU, next hop in the cache.
     #[inline]
-    fn direct_next_hop(&mut self, now: Instant, dst: Ipv4Addr, len: usize) -> Option<MacAddr> {
-        let iface = self.iface;
-        if iface.vlan.is_some() || len > iface.mtu - ipw::HEADER_LEN {
+    fn direct_next_hop(
+        &mut self,
+        now: Instant,
+        dst: Ipv4Addr,
+        len: usize,
+    ) -> Option<(IfaceId, LinkAddrs)> {
+        let (ifx, next_hop) = self.unicast_next_hop(dst)?;
+        let f = &self.ifs[ifx.index()];
+        if f.vlan.is_some() || len > f.mtu - ipw::HEADER_LEN {
             return None;
         }
-        let next_hop = iface.unicast_next_hop(dst)?;
-        self.eg.arp.cached(now, next_hop)
+        let dst = f.arp.cached(now, next_hop)?;
+        Some((ifx, LinkAddrs { dst, src: f.mac }))
     }
 
-    /// Writes one segment's frame to `mac`; the value is `emit_tcp`'s.
+    /// Writes one segment's frame with `link`'s addresses; the value is
+    /// `emit_tcp`'s.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn emit_tcp_frame(
         &mut self,
         tx: &mut dyn Transmit,
-        mac: MacAddr,
+        link: LinkAddrs,
         ttl: u8,
         tos: u8,
         src: Ipv4Addr,
         dst: Ipv4Addr,
         seg: &tcpw::Repr<'_>,
     ) -> bool {
-        let iface = self.iface;
         let len = seg.buffer_len();
         let ident = self.eg.next_ident;
         self.eg.next_ident = ident.wrapping_add(1);
@@ -323,7 +423,7 @@ impl Out<'_> {
             u32::from(dst),
         ];
         words[2] |= u32::from(!crate::ip::checksum::sum_be32(&words));
-        let (dst_mac, src_mac) = (mac.0, iface.mac.0);
+        let (dst_mac, src_mac) = (link.dst.0, link.src.0);
         let ethertype = u16::from(EtherType::Ipv4).to_be_bytes();
         let r = tx.transmit(frame_len, &mut |buf| {
             let (h, rest) = buf.split_at_mut(HL);
@@ -365,7 +465,7 @@ impl Out<'_> {
     pub(super) fn emit_tcp_layered(
         &mut self,
         now: Instant,
-        tx: &mut dyn Transmit,
+        tx: &mut dyn Transmitters,
         ttl: u8,
         tos: u8,
         src: Ipv4Addr,
@@ -402,17 +502,24 @@ impl Out<'_> {
     /// leave the first `eth_header_len` bytes alone.
     pub fn transmit_frame(
         &mut self,
-        tx: &mut dyn Transmit,
+        tx: &mut dyn Transmitters,
+        ifx: IfaceId,
         dst: MacAddr,
         ethertype: EtherType,
         payload_len: usize,
         fill: &mut dyn FnMut(&mut [u8]),
     ) -> Result<(), Error> {
+        let f = &self.ifs[ifx.index()];
+        let Some(tx) = tx.tx(ifx) else {
+            self.stats.eth.tx_no_device += 1;
+            return Err(Error::NoDevice(ifx));
+        };
+        let mtu = f.mtu;
         let repr = eth::Repr {
-            src_addr: self.iface.mac,
+            src_addr: f.mac,
             dst_addr: dst,
             ethertype,
-            vlan: self.iface.vlan.map(|vid| eth::VlanTag {
+            vlan: f.vlan.map(|vid| eth::VlanTag {
                 pcp: 0,
                 dei: false,
                 vid,
@@ -433,18 +540,21 @@ impl Out<'_> {
                 self.stats.eth.tx_exhausted += 1;
                 Err(Error::Exhausted)
             }
-            Err(TxError::TooLong) => Err(Error::MessageTooLong {
-                len,
-                max: self.iface.mtu,
-            }),
+            Err(TxError::TooLong) => Err(Error::MessageTooLong { len, max: mtu }),
         }
     }
 
     /// An already-built IP packet (from the ARP queue) to `mac`.
-    pub fn transmit_ip_bytes(&mut self, tx: &mut dyn Transmit, mac: MacAddr, pkt: &[u8]) {
-        let hl = self.iface.eth_header_len();
+    pub fn transmit_ip_bytes(
+        &mut self,
+        tx: &mut dyn Transmitters,
+        ifx: IfaceId,
+        mac: MacAddr,
+        pkt: &[u8],
+    ) {
+        let hl = self.ifs[ifx.index()].eth_header_len();
         if self
-            .transmit_frame(tx, mac, EtherType::Ipv4, pkt.len(), &mut |b| {
+            .transmit_frame(tx, ifx, mac, EtherType::Ipv4, pkt.len(), &mut |b| {
                 b[hl..].copy_from_slice(pkt)
             })
             .is_ok()
@@ -455,30 +565,45 @@ impl Out<'_> {
 
     /// Send an ARP packet. Requests go broadcast unless `unicast` names the
     /// MAC of a stale entry being probed.
-    pub fn send_arp(&mut self, tx: &mut dyn Transmit, dst_mac: MacAddr, repr: arpw::Repr) -> bool {
-        let hl = self.iface.eth_header_len();
+    pub fn send_arp(
+        &mut self,
+        tx: &mut dyn Transmitters,
+        ifx: IfaceId,
+        dst_mac: MacAddr,
+        repr: arpw::Repr,
+    ) -> bool {
+        let hl = self.ifs[ifx.index()].eth_header_len();
         let mut fill = |b: &mut [u8]| repr.emit(&mut arpw::Packet::new_unchecked(&mut b[hl..]));
-        self.transmit_frame(tx, dst_mac, EtherType::Arp, repr.buffer_len(), &mut fill)
-            .is_ok()
+        self.transmit_frame(
+            tx,
+            ifx,
+            dst_mac,
+            EtherType::Arp,
+            repr.buffer_len(),
+            &mut fill,
+        )
+        .is_ok()
     }
 
     pub fn send_arp_request(
         &mut self,
-        tx: &mut dyn Transmit,
+        tx: &mut dyn Transmitters,
+        ifx: IfaceId,
         ip: Ipv4Addr,
         unicast: Option<MacAddr>,
     ) {
-        let Some(src) = self.iface.source_for(ip) else {
+        let f = &self.ifs[ifx.index()];
+        let Some(src) = f.source_for(ip) else {
             return;
         };
         let repr = arpw::Repr {
             operation: arpw::Operation::Request,
-            source_mac: self.iface.mac,
+            source_mac: f.mac,
             source_ip: src,
             target_mac: MacAddr::ZERO,
             target_ip: ip,
         };
-        if self.send_arp(tx, unicast.unwrap_or(MacAddr::BROADCAST), repr) {
+        if self.send_arp(tx, ifx, unicast.unwrap_or(MacAddr::BROADCAST), repr) {
             if unicast.is_some() {
                 self.stats.arp.tx_probes += 1;
             } else {
@@ -494,7 +619,7 @@ impl Out<'_> {
     pub fn send_icmp_error(
         &mut self,
         now: Instant,
-        tx: &mut dyn Transmit,
+        tx: &mut dyn Transmitters,
         orig: &ipw::Repr,
         quote: &[u8],
         link_broadcast: bool,
@@ -528,17 +653,20 @@ impl Out<'_> {
             },
             _ => return,
         };
-        let src = if self.iface.has_addr(orig.dst_addr) {
+        // RFC 1812 §4.3.2.4: from an address of the interface the error
+        // leaves by; an error about a datagram to us comes from the address
+        // it was sent to, as hosts do.
+        let src = if self.ifs.iter().any(|f| f.has_addr(orig.dst_addr)) {
             Some(orig.dst_addr)
         } else {
-            self.iface.source_for(orig.src_addr)
+            self.source_for(orig.src_addr)
         };
         let Some(src) = src else { return };
         let h = IpTx {
             src,
             dst: orig.src_addr,
             protocol: Protocol::Icmp,
-            ttl: self.iface.ttl,
+            ttl: self.eg.ttl,
             tos: 0,
             dont_frag: false,
         };
@@ -560,10 +688,10 @@ impl Out<'_> {
         if link_broadcast || orig.frag_offset != 0 {
             return false;
         }
-        if self.iface.is_broadcast(orig.dst_addr) || orig.dst_addr.is_multicast() {
+        if any_broadcast(self.ifs, orig.dst_addr) || orig.dst_addr.is_multicast() {
             return false;
         }
-        if bogus_source(self.iface, orig.src_addr) {
+        if bogus_source(self.ifs, orig.src_addr) {
             return false;
         }
         if orig.protocol == Protocol::Icmp {
@@ -577,74 +705,92 @@ impl Out<'_> {
     }
 }
 
-/// RFC 1122 §3.2.1.3: source addresses a host must not accept or answer:
-/// this-network (0/8), limited or directed broadcast, multicast, loopback,
+/// RFC 1122 §3.2.1.3 (and RFC 1812 §5.3.7 for a router): source addresses
+/// not to accept, answer or forward: this-network (0/8), limited broadcast
+/// or the directed broadcast of a subnet of ours, multicast, loopback,
 /// class E, or one of our own addresses.
-pub(crate) fn bogus_source(iface: &Iface, src: Ipv4Addr) -> bool {
+pub(crate) fn bogus_source(ifs: &[Interface], src: Ipv4Addr) -> bool {
     let o = src.octets();
+    let w = u32::from(src);
     o[0] == 0
-        || iface.is_broadcast(src)
         || src.is_multicast()
         || o[0] == 127
         || o[0] >= 240
-        || iface.has_addr(src)
+        || ifs
+            .iter()
+            .any(|f| f.is_directed_broadcast(w) || f.has_addr_word(w))
+}
+
+/// The limited broadcast, or the directed broadcast of any subnet of ours.
+#[inline]
+pub(crate) fn any_broadcast(ifs: &[Interface], ip: Ipv4Addr) -> bool {
+    let w = u32::from(ip);
+    w == u32::MAX || ifs.iter().any(|f| f.is_directed_broadcast(w))
 }
 
 impl Stack {
     pub(crate) fn out(&mut self) -> Out<'_> {
         Out {
-            iface: &self.iface,
+            ifs: &mut self.ifs,
+            fib: &self.fib,
             eg: &mut self.eg,
             stats: &mut self.stats,
         }
     }
 
-    pub(super) fn run_timers(&mut self, now: Instant, tx: &mut dyn Transmit) {
-        // Announcements (RFC 5227 §2.3): an ARP request with sender and
-        // target both set to our address.
-        let mut i = 0;
-        while i < self.eg.announce.len() {
-            let (ip, at, left) = self.eg.announce[i];
-            if at > now && self.started {
-                i += 1;
-                continue;
+    pub(crate) fn run_timers(&mut self, now: Instant, tx: &mut dyn Transmitters) {
+        for at in 0..self.ifs.len() {
+            let ifx = IfaceId(at as u16);
+            // Announcements (RFC 5227 §2.3): an ARP request with sender and
+            // target both set to our address.
+            let mut i = 0;
+            while i < self.ifs[at].announce.len() {
+                let (ip, when, left) = self.ifs[at].announce[i];
+                if when > now && self.started {
+                    i += 1;
+                    continue;
+                }
+                let repr = arpw::Repr {
+                    operation: arpw::Operation::Request,
+                    source_mac: self.ifs[at].mac,
+                    source_ip: ip,
+                    target_mac: MacAddr::ZERO,
+                    target_ip: ip,
+                };
+                if self.out().send_arp(tx, ifx, MacAddr::BROADCAST, repr) {
+                    self.stats.arp.tx_gratuitous += 1;
+                }
+                let a = &mut self.ifs[at].announce;
+                if left > 1 {
+                    a[i] = (ip, now + Duration::from_secs(2), left - 1);
+                    i += 1;
+                } else {
+                    a.swap_remove(i);
+                }
             }
-            let repr = arpw::Repr {
-                operation: arpw::Operation::Request,
-                source_mac: self.iface.mac,
-                source_ip: ip,
-                target_mac: MacAddr::ZERO,
-                target_ip: ip,
-            };
-            if self.out().send_arp(tx, MacAddr::BROADCAST, repr) {
-                self.stats.arp.tx_gratuitous += 1;
-            }
-            if left > 1 {
-                self.eg.announce[i] = (ip, now + Duration::from_secs(2), left - 1);
-                i += 1;
-            } else {
-                self.eg.announce.swap_remove(i);
+
+            {
+                let mut actions = core::mem::take(&mut self.eg.arp_actions);
+                self.ifs[at].arp.poll(now, &mut actions);
+                for a in actions.drain(..) {
+                    match a {
+                        TimerAction::Request { ip, unicast } => {
+                            self.out().send_arp_request(tx, ifx, ip, unicast)
+                        }
+                        TimerAction::Failed { ip, dropped } => {
+                            tracing::debug!(%ip, dropped, iface = %self.ifs[at].name, "ARP resolution failed");
+                        }
+                    }
+                }
+                self.eg.arp_actions = actions;
             }
         }
         self.started = true;
 
-        let mut actions = core::mem::take(&mut self.eg.arp_actions);
-        self.eg.arp.poll(now, &mut actions);
-        for a in actions.drain(..) {
-            match a {
-                TimerAction::Request { ip, unicast } => {
-                    self.out().send_arp_request(tx, ip, unicast)
-                }
-                TimerAction::Failed { ip, dropped } => {
-                    tracing::debug!(%ip, dropped, "ARP resolution failed");
-                }
-            }
-        }
-        self.eg.arp_actions = actions;
-
         if self.frag.next_deadline().is_some_and(|t| t <= now) {
             let mut out = Out {
-                iface: &self.iface,
+                ifs: &mut self.ifs,
+                fib: &self.fib,
                 eg: &mut self.eg,
                 stats: &mut self.stats,
             };
@@ -675,36 +821,38 @@ impl Stack {
         }
     }
 
-    pub(super) fn poll_tcp(&mut self, now: Instant, tx: &mut dyn Transmit) {
-        let ttl = self.iface.ttl;
+    pub(super) fn poll_tcp(&mut self, now: Instant, tx: &mut dyn Transmitters) {
+        let ttl = self.eg.ttl;
         let out = Out {
-            iface: &self.iface,
+            ifs: &mut self.ifs,
+            fib: &self.fib,
             eg: &mut self.eg,
             stats: &mut self.stats,
         };
         self.tcp.poll_out(now, &mut TcpOut { out, tx, now, ttl });
-        let (iface, arp) = (&self.iface, &mut self.eg.arp);
+        let (ifs, fib) = (&mut self.ifs, &self.fib);
         self.tcp.take_negative_advice(&mut |peer| {
-            if let Ok(hop) = iface.route(peer) {
-                arp.suspect(hop);
+            if let Ok((i, hop)) = route(ifs, fib, peer) {
+                ifs[i.index()].arp.suspect(hop);
             }
         });
     }
 
-    pub(super) fn flush_sockets(&mut self, now: Instant, tx: &mut dyn Transmit) {
-        let mut dirty = core::mem::take(&mut self.udp_dirty);
+    pub(super) fn flush_sockets(&mut self, now: Instant, tx: &mut dyn Transmitters) {
+        let mut dirty = core::mem::take(&mut self.udp.dirty);
         dirty.retain(|&index| {
             let mut out = Out {
-                iface: &self.iface,
+                ifs: &mut self.ifs,
+                fib: &self.fib,
                 eg: &mut self.eg,
                 stats: &mut self.stats,
             };
-            let Some(sock) = self.udp.at_mut(index) else {
+            let Some(sock) = self.udp.socks.at_mut(index) else {
                 return false;
             };
             while let Some((dst, data)) = sock.tx.front() {
                 let Some(src) = (if sock.local.ip().is_unspecified() {
-                    out.iface.source_for(*dst.ip())
+                    out.source_for(*dst.ip())
                 } else {
                     Some(*sock.local.ip())
                 }) else {
@@ -745,28 +893,29 @@ impl Stack {
             false
         });
         // Sockets queued during this flush (none today) keep their place.
-        dirty.append(&mut self.udp_dirty);
-        self.udp_dirty = dirty;
+        dirty.append(&mut self.udp.dirty);
+        self.udp.dirty = dirty;
 
-        let mut dirty = core::mem::take(&mut self.ping_dirty);
+        let mut dirty = core::mem::take(&mut self.pings.dirty);
         dirty.retain(|&index| {
             let mut out = Out {
-                iface: &self.iface,
+                ifs: &mut self.ifs,
+                fib: &self.fib,
                 eg: &mut self.eg,
                 stats: &mut self.stats,
             };
-            let Some(sock) = self.pings.at_mut(index) else {
+            let Some(sock) = self.pings.socks.at_mut(index) else {
                 return false;
             };
             while let Some(&req) = sock.to_send.front() {
-                let Some(src) = out.iface.source_for(req.dst) else {
+                let Some(src) = out.source_for(req.dst) else {
                     break;
                 };
                 let h = IpTx {
                     src,
                     dst: req.dst,
                     protocol: Protocol::Icmp,
-                    ttl: out.iface.ttl,
+                    ttl: out.eg.ttl,
                     tos: 0,
                     dont_frag: req.dont_frag,
                 };
@@ -796,8 +945,8 @@ impl Stack {
             }
             false
         });
-        dirty.append(&mut self.ping_dirty);
-        self.ping_dirty = dirty;
+        dirty.append(&mut self.pings.dirty);
+        self.pings.dirty = dirty;
     }
 }
 
@@ -805,7 +954,7 @@ impl Stack {
 /// them through [`Out::emit_tcp_run`].
 struct TcpOut<'a, 'b> {
     out: Out<'a>,
-    tx: &'b mut dyn Transmit,
+    tx: &'b mut dyn Transmitters,
     now: Instant,
     ttl: u8,
 }

@@ -21,15 +21,15 @@ counters!(
     /// Ethernet.
     EthStats {
         rx_frames, rx_bytes, tx_frames, tx_bytes,
-        drop_truncated, drop_not_our_mac, drop_bad_src_mac, drop_vlan, drop_unknown_ethertype,
-        tx_exhausted,
+        drop_truncated, drop_not_our_mac, drop_bad_src_mac, drop_vlan, drop_unknown_ethertype, drop_no_interface,
+        tx_exhausted, tx_no_device,
     }
 );
 
 counters!(
     /// ARP and the neighbour cache.
     ArpStats {
-        rx_requests, rx_replies, tx_requests, tx_replies, tx_gratuitous, tx_probes,
+        rx_requests, rx_replies, tx_requests, tx_replies, tx_proxy_replies, tx_gratuitous, tx_probes,
         drop_truncated, drop_unsupported, drop_bad_sender, drop_not_for_us,
         address_conflicts, mac_conflicts, resolved, resolution_failed, pending_dropped, evicted, expired,
         neighbors, pending_packets,
@@ -45,6 +45,10 @@ counters!(
         frag_duplicates, frag_timeouts, frag_drop_overlap, frag_drop_too_big, frag_drop_bad_length,
         frag_drop_too_many_fragments, frag_drop_too_many_datagrams, frag_drop_too_many_bytes,
         reasm_datagrams, reasm_bytes,
+        forwarded, fwd_fragmented, fwd_fragments, fwd_drop_ttl_expired, fwd_drop_no_route,
+        fwd_drop_frag_needed, fwd_drop_host_unreachable, fwd_drop_link_broadcast, fwd_drop_martian_src,
+        fwd_drop_martian_dst, fwd_drop_rp_filter, fwd_drop_directed_broadcast, fwd_drop_disabled,
+        fwd_drop_no_device, fwd_queued_arp,
     }
 );
 

@@ -1264,10 +1264,10 @@ fn direct_tcp_emit_declines_what_it_cannot_frame() {
     let mut c = config();
     c.vlan = Some(7);
     let mut s = Stack::new(c).unwrap();
-    s.eg.arp.learn(now, PEER_IP, PEER_MAC, true);
+    s.ifs[0].arp.learn(now, PEER_IP, PEER_MAC, true);
     s.out()
         .emit_tcp_layered(now, &mut log, 64, 0, OUR_IP, PEER_IP, &seg);
-    assert_eq!(s.eg.arp.cached(now, PEER_IP), Some(PEER_MAC));
+    assert_eq!(s.ifs[0].arp.cached(now, PEER_IP), Some(PEER_MAC));
     assert_eq!(
         s.out()
             .emit_tcp_direct(now, &mut log, 64, 0, OUR_IP, PEER_IP, &seg),
@@ -1309,7 +1309,7 @@ fn direct_tcp_emit_follows_a_gateway_change() {
     let mut s = stack();
     let now = t(1);
     for (ip, mac) in [gw1, gw2] {
-        s.eg.arp.learn(now, ip, mac, true);
+        s.ifs[0].arp.learn(now, ip, mac, true);
     }
     let seg = crate::tcp::wire::Repr {
         src_port: 1,

@@ -947,8 +947,9 @@ impl Tcp {
 
     /// One TCP segment addressed to one of our addresses (`dst`), checksum
     /// already verified. Answers the RFC requires at once (RST, SYN-ACK,
-    /// challenge ACK, ACK of an unacceptable segment) go out through `emit`
-    /// now; ACKs of data and data itself wait for `poll`.
+    /// challenge ACK, ACK of an unacceptable segment without data) go out
+    /// through `emit` now; ACKs of data (also of data that was not
+    /// acceptable) and data itself wait for `poll`.
     pub fn process(
         &mut self,
         now: Instant,

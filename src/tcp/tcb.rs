@@ -6,10 +6,11 @@
 //! A `Tcb` never reads a clock and never emits on its own: the table calls
 //! [`Tcb::on_segment`], [`Tcb::on_timer`] and [`Tcb::transmit`] with `now`
 //! and an `emit` callback. Answers that RFC 9293 requires at once (RST,
-//! challenge ACK, the ACK to an unacceptable segment) go out from
-//! `on_segment`; ACKs of data and everything else wait for `transmit`, which
-//! the table runs from `poll`, so a batch of arrivals is acknowledged once
-//! (MUST-58, MUST-59).
+//! challenge ACK, the ACK to an unacceptable segment without data) go out
+//! from `on_segment`; ACKs of data, including the answer to data that was
+//! not acceptable, and everything else wait for `transmit`, which the table
+//! runs from `poll`, so a batch of arrivals is acknowledged once (MUST-58,
+//! MUST-59).
 
 use core::net::{Ipv4Addr, SocketAddrV4};
 
@@ -282,6 +283,9 @@ pub struct Tcb {
 
     /// Last ACK sent for an out-of-window pure ACK.
     oow_ack_at: Instant,
+    /// RCV.NXT when text into a closed window was last refused, and how
+    /// far that text reached (SEQ space, FIN included).
+    refused_probe: (SeqNumber, usize),
     // Challenge ACK limiter (RFC 5961 §7), per connection.
     challenge_window: Instant,
     challenge_count: u32,
@@ -425,6 +429,7 @@ impl Tcb {
             undo_tsval: None,
             undo_armed: false,
             oow_ack_at: Instant::from_micros(i64::MIN / 2),
+            refused_probe: (SeqNumber(0), 0),
             challenge_window: now,
             challenge_count: 0,
             nodelay: !cfg.nagle,
@@ -930,6 +935,54 @@ impl Tcb {
         self.send_ack(now, emit, stats);
     }
 
+    /// §3.10.7.4: "If an incoming segment is not acceptable, an
+    /// acknowledgment should be sent in reply ... <SEQ=SND.NXT><ACK=RCV.NXT>
+    /// <CTL=ACK>" (RFC 7323 §5.3 R1 answers a PAWS reject the same way).
+    /// The caller has dropped an RST already. How often the answer goes
+    /// depends on what could turn it into a storm.
+    fn answer_unacceptable(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        seg: &Repr<'_>,
+        emit: &mut dyn SegmentOut,
+        stats: &mut TcpStats,
+    ) {
+        if seg.syn {
+            // RFC 5961 §4.2: a SYN gets its challenge ACK "irrespective of
+            // the sequence number", through the same §7 throttle whether or
+            // not it is in the window: a SYN flood must not bypass it.
+            self.challenge_ack(now, cfg, emit, stats);
+        } else if seg.payload.is_empty() && !seg.fin {
+            // Two ends that disagree would answer each other's pure ACKs
+            // forever; like Linux (tcp_oow_rate_limited) answer an
+            // out-of-window segment without data at most every 500 ms.
+            if now.saturating_since(self.oow_ack_at) >= OOW_ACK_INTERVAL {
+                self.oow_ack_at = now;
+                self.send_ack(now, emit, stats);
+            }
+        } else {
+            // The answer to data carries none, so it cannot feed a loop;
+            // each probe or retransmission, arriving on its own, gets one.
+            // Like every ACK of data it waits for the end of the batch:
+            // "if the TCP endpoint is processing a series of queued
+            // segments, it MUST process them all before sending any ACK
+            // segments (MUST-59)", so a burst or a flood of them costs one
+            // ACK per poll, not one per segment.
+            self.owe_ack(now, emit, stats);
+        }
+    }
+
+    /// An ACK due at the end of the batch; SYN-RECEIVED's `transmit` sends
+    /// only the SYN-ACK, so there it goes at once.
+    fn owe_ack(&mut self, now: Instant, emit: &mut dyn SegmentOut, stats: &mut TcpStats) {
+        if self.state == State::SynReceived {
+            self.send_ack(now, emit, stats);
+        } else {
+            self.ack_now = true;
+        }
+    }
+
     fn syn_repr(&mut self, now: Instant, cfg: &TcpConfig) -> Repr<'static> {
         let synack = self.state == State::SynReceived;
         let (ws, sack, ts) = if synack {
@@ -1053,7 +1106,7 @@ impl Tcb {
                 } else {
                     stats.paws_drops += 1;
                     stats.drop(|s| &mut s.drop_out_of_window);
-                    self.send_ack(now, emit, stats);
+                    self.answer_unacceptable(now, cfg, seg, emit, stats);
                     return;
                 }
             }
@@ -1073,8 +1126,20 @@ impl Tcb {
             return;
         }
 
-        // First: the sequence number (§3.10.7.4, Table 6).
-        let wnd = self.rx.free().min(MAX_BUFFER);
+        // First: the sequence number (§3.10.7.4, Table 6). RCV.WND is the
+        // buffer's room while the window offered is open, and zero once the
+        // peer has used it up: RCV.ADV only moves right (SHLD-14) and never
+        // below an edge an ACK showed (RFC 7323 §2.4: "The receiver MUST
+        // honor, as in window, any segment that would have been in window
+        // for any <ACK> sent by the receiver"), so nothing in flight is
+        // refused, while a probe into a window left closed by receiver SWS
+        // avoidance (room below one MSS, not yet offered) is: its octet is
+        // taken when it comes again after the window opens.
+        let wnd = if self.rcv_adv > self.rcv_nxt {
+            self.rx.free().min(MAX_BUFFER)
+        } else {
+            0
+        };
         let mut acceptable = segment_acceptable(seg.seq_number, seg_len, self.rcv_nxt, wnd);
         // A segment covering the whole window from before RCV.NXT to past the
         // right edge carries acceptable data too (Linux's tcp_sequence()).
@@ -1088,9 +1153,27 @@ impl Tcb {
         }
         // "If the RCV.WND is zero, no segments will be acceptable, but
         // special allowance should be made to accept valid ACKs, URGs, and
-        // RSTs" (and MUST-66).
+        // RSTs" (and MUST-66): a segment at RCV.NXT is taken for those, and
+        // its text is refused after the URG step.
         let mut zero_window_ctl = false;
         if !acceptable && wnd == 0 && seg.seq_number == self.rcv_nxt {
+            acceptable = true;
+            zero_window_ctl = true;
+        }
+        // The same allowance for the ACKs of a sender that counts the probe
+        // we refused in SND.NXT (RFC 9293's variables do, so does lwIP):
+        // they come with SEQ past RCV.NXT, up to the probe's end, and
+        // without this its ACKs of our data and its window updates would be
+        // lost for as long as our window stays closed.
+        let (at, len) = self.refused_probe;
+        if !acceptable
+            && wnd == 0
+            && seg_len == 0
+            && !seg.rst
+            && at == self.rcv_nxt
+            && seg.seq_number > at
+            && seg.seq_number - at <= len
+        {
             acceptable = true;
             zero_window_ctl = true;
         }
@@ -1102,16 +1185,7 @@ impl Tcb {
             if !seg.rst {
                 // Still an answer from a live peer: keep probing alive.
                 self.last_rx = now;
-                // Two ends that disagree would answer each other's pure
-                // ACKs forever; like Linux (tcp_oow_rate_limited) answer an
-                // out-of-window segment without data at most every 500 ms.
-                let pure = seg.payload.is_empty() && !seg.syn && !seg.fin;
-                if !pure || now.saturating_since(self.oow_ack_at) >= OOW_ACK_INTERVAL {
-                    if pure {
-                        self.oow_ack_at = now;
-                    }
-                    self.send_ack(now, emit, stats);
-                }
+                self.answer_unacceptable(now, cfg, seg, emit, stats);
             }
             return;
         }
@@ -1214,9 +1288,19 @@ impl Tcb {
         }
 
         // Seventh: the segment text, in ESTABLISHED, FIN-WAIT-1, FIN-WAIT-2.
-        if zero_window_ctl {
+        if zero_window_ctl && !seg.payload.is_empty() {
+            // The zero-window probe of §3.8.6.1 ("one octet of new data"),
+            // or any text into a closed window: not acceptable, so refused
+            // (a FIN behind it too) and answered with the current window;
+            // RFC 1122 4.2.2.17's probing only works if it is answered.
+            stats.drop(|s| &mut s.drop_out_of_window);
+            self.refused_probe = (self.rcv_nxt, seg.payload.len() + usize::from(seg.fin));
+            self.owe_ack(now, emit, stats);
             return;
         }
+        // A bare FIN at RCV.NXT is taken even into a closed window: it needs
+        // no room, and refusing it would hold the peer's close back by a
+        // backed-off retransmission timeout (Linux takes it too).
         if matches!(
             self.state,
             State::Established | State::FinWait1 | State::FinWait2
@@ -1300,13 +1384,20 @@ impl Tcb {
         let len = seg.payload.len();
         let new_ack = ack > self.snd_una;
         if len > 0 {
-            // In-order data that fits: Table 6's acceptability holds (the
-            // window is RCV.BUFF's free space, at least `len` > 0), nothing
-            // is trimmed, and with no out-of-order data queued nothing
-            // behind it becomes contiguous.
-            if ack != self.snd_una || len > self.rx.free() || !self.ooo.is_empty() {
+            // In-order data within the window offered: Table 6's
+            // acceptability holds (RCV.ADV > RCV.NXT, so RCV.WND is the
+            // buffer's room, and RCV.ADV never passes RCV.NXT plus that
+            // room, so the data fits and nothing is trimmed), and with no
+            // out-of-order data queued nothing behind it becomes
+            // contiguous. Past RCV.ADV lie probes into a closed window,
+            // for the general path to refuse.
+            if ack != self.snd_una
+                || i64::from(self.rcv_adv.diff(seg.seq_number)) < len as i64
+                || !self.ooo.is_empty()
+            {
                 return false;
             }
+            debug_assert!(len <= self.rx.free());
         } else if !new_ack || self.recovery.is_some() || !self.scoreboard.is_empty() {
             // A pure ACK that acknowledges new data outside loss recovery,
             // with no SACKed data to reconsider: no duplicate-ACK counting,
@@ -2044,6 +2135,8 @@ impl Tcb {
         if data.len() > room {
             data = &data[..room];
             fin = false;
+            // The rest was not acceptable: say at once what was taken.
+            self.ack_now = true;
         }
         if !data.is_empty() {
             self.rcv_mss = self

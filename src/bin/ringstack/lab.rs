@@ -285,6 +285,10 @@ pub fn run(a: LabArgs) -> Result<i32> {
         let _ = std::fs::remove_file(&pcap);
     }
 
+    if !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        forwarding(&mut lab, &exe, driver);
+    }
+
     println!("\n{} passed, {} failed", lab.passed, lab.failed);
     drop(pair);
     Ok(if lab.failed == 0 { 0 } else { 1 })
@@ -469,4 +473,270 @@ fn tshark_check(pcap: &std::path::Path) -> Result<String> {
         bail!("suspicious frames:\n{}", tail(&bad, 10));
     }
     Ok(format!("{total} frames checked"))
+}
+
+/// Three namespaces deleted on drop: a LAN host, the gateway, a WAN host.
+struct Line {
+    names: [String; 3],
+    config: std::path::PathBuf,
+}
+
+impl Drop for Line {
+    fn drop(&mut self) {
+        for ns in &self.names {
+            let _ = Command::new("ip")
+                .args(["netns", "del", ns])
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = std::fs::remove_file(&self.config);
+    }
+}
+
+fn in_ns(ns: &str, args: &[&str]) -> Result<String> {
+    let mut v = vec!["ip", "netns", "exec", ns];
+    v.extend_from_slice(args);
+    Ok(host::run(&v)?)
+}
+
+/// Output and error text of a command that may fail (ping exits 1 when
+/// an ICMP error comes back).
+fn in_ns_any(ns: &str, args: &[&str]) -> String {
+    Command::new("ip")
+        .args(["netns", "exec", ns])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map(|o| {
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// The router: `ringstack gateway` between a LAN host and a WAN host, both
+/// Linux kernels routing through it.
+fn forwarding(lab: &mut Lab, exe: &str, driver: &str) {
+    println!("\nringstack as the router: LAN host 198.18.1.2 -- ringstack gateway -- WAN host 198.51.100.2");
+    let line = match build_line() {
+        Ok(l) => l,
+        Err(e) => {
+            lab.step("building the three namespaces", Err(e));
+            return;
+        }
+    };
+    let [lan, gw, wan] = &line.names;
+    let router = Command::new("ip")
+        .args(["netns", "exec", gw, exe, "gateway", "--config"])
+        .arg(&line.config)
+        .args(["--driver", driver])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn();
+    let router = match router {
+        Ok(c) => Proc(Some(c)),
+        Err(e) => {
+            lab.step("starting ringstack gateway", Err(e.into()));
+            return;
+        }
+    };
+    let up = wait_until(Duration::from_secs(10), || {
+        in_ns(lan, &["ping", "-c", "1", "-W", "1", "198.51.100.2"]).is_ok()
+    });
+    if !up {
+        lab.step(
+            "the gateway forwards",
+            Err(anyhow::anyhow!("no ping got through in 10 s")),
+        );
+        return;
+    }
+    lab.step(
+        "the LAN host pings the WAN host through ringstack (200 echoes)",
+        in_ns(
+            lan,
+            &["ping", "-c", "200", "-i", "0.005", "-q", "198.51.100.2"],
+        )
+        .and_then(|o| expect_no_loss(&o)),
+    );
+    let ttl = in_ns_any(
+        lan,
+        &["ping", "-c", "1", "-t", "1", "-W", "1", "198.51.100.2"],
+    );
+    lab.step(
+        "ping -t 1 is answered with time exceeded from the gateway",
+        if ttl.contains("From 198.18.1.1 icmp_seq=1 Time to live exceeded") {
+            Ok(String::new())
+        } else {
+            Err(anyhow::anyhow!("{}", tail(&ttl, 3)))
+        },
+    );
+    let df = in_ns_any(
+        lan,
+        &[
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "1",
+            "-M",
+            "do",
+            "-s",
+            "1450",
+            "198.51.100.2",
+        ],
+    );
+    lab.step(
+        "a DF ping larger than the WAN's MTU 1400 gets frag-needed (mtu = 1400)",
+        if df.contains("mtu = 1400") {
+            Ok(String::new())
+        } else {
+            Err(anyhow::anyhow!("{}", tail(&df, 3)))
+        },
+    );
+    if host::have_tool("curl") && host::have_tool("python3") {
+        lab.step(
+            "the LAN host fetches 5 MB from the WAN host's http.server through ringstack",
+            fetch_across(lan, wan),
+        );
+    }
+    let counters = router.finish();
+    let wanted = [
+        "forwarded",
+        "fwd_drop_ttl_expired",
+        "fwd_drop_frag_needed",
+        "forwarded_in",
+        "forwarded_out",
+    ];
+    for l in counters.lines().filter(|l| {
+        !l.starts_with(' ')
+            || wanted
+                .iter()
+                .any(|w| l.split_whitespace().next() == Some(w))
+    }) {
+        if l.starts_with(' ') || l.starts_with("if:") {
+            println!("  {l}");
+        }
+    }
+}
+
+fn build_line() -> Result<Line> {
+    let id = format!("rsr{}", std::process::id());
+    let line = Line {
+        names: [format!("{id}l"), format!("{id}g"), format!("{id}w")],
+        config: std::env::temp_dir().join(format!("{id}.toml")),
+    };
+    let [lan, gw, wan] = &line.names;
+    for ns in &line.names {
+        host::add_quiet_netns(ns)?;
+    }
+    let (ga, gb, la, wb) = (
+        format!("{id}a"),
+        format!("{id}b"),
+        format!("{id}c"),
+        format!("{id}d"),
+    );
+    host::run(&[
+        "ip", "link", "add", &ga, "netns", gw, "type", "veth", "peer", "name", &la, "netns", lan,
+    ])?;
+    host::run(&[
+        "ip", "link", "add", &gb, "netns", gw, "type", "veth", "peer", "name", &wb, "netns", wan,
+    ])?;
+    for (ns, dev) in [(gw, &gb), (wan, &wb)] {
+        host::run(&["ip", "-n", ns, "link", "set", "dev", dev, "mtu", "1400"])?;
+    }
+    for (ns, dev, addr, via) in [
+        (lan, &la, "198.18.1.2/24", "198.18.1.1"),
+        (wan, &wb, "198.51.100.2/24", "198.51.100.1"),
+    ] {
+        host::run(&["ip", "-n", ns, "addr", "add", addr, "dev", dev])?;
+        host::run(&["ip", "-n", ns, "link", "set", "dev", dev, "up"])?;
+        host::run(&["ip", "-n", ns, "route", "add", "default", "via", via])?;
+        if host::have_tool("ethtool") {
+            in_ns(
+                ns,
+                &[
+                    "ethtool", "-K", dev, "tx", "off", "tso", "off", "gso", "off", "gro", "off",
+                ],
+            )?;
+        }
+    }
+    for dev in [&ga, &gb] {
+        host::run(&["ip", "-n", gw, "link", "set", "dev", dev, "up"])?;
+    }
+    std::fs::write(
+        &line.config,
+        format!("[[interface]]\nname = \"lan\"\ndevice = \"{ga}\"\naddress = \"198.18.1.1/24\"\n\n[[interface]]\nname = \"wan\"\ndevice = \"{gb}\"\naddress = \"198.51.100.1/24\"\n"),
+    )?;
+    println!(
+        "  gateway config {}:\n    lan {ga} 198.18.1.1/24, wan {gb} 198.51.100.1/24 (mtu 1400)",
+        line.config.display()
+    );
+    Ok(line)
+}
+
+fn fetch_across(lan: &str, wan: &str) -> Result<String> {
+    let dir = std::env::temp_dir().join(format!("rsr-http-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let data: Vec<u8> = (0..5_000_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
+    std::fs::write(dir.join("file"), &data)?;
+    let d = dir.to_string_lossy().into_owned();
+    let server = Proc(Some(
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                wan,
+                "python3",
+                "-m",
+                "http.server",
+                "8000",
+                "--bind",
+                "198.51.100.2",
+                "--directory",
+                &d,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    ));
+    let got = dir.join("got");
+    let g = got.to_string_lossy().into_owned();
+    let ok = wait_until(Duration::from_secs(10), || {
+        in_ns(
+            lan,
+            &[
+                "curl",
+                "-sS",
+                "--max-time",
+                "60",
+                "-o",
+                &g,
+                "http://198.51.100.2:8000/file",
+            ],
+        )
+        .is_ok()
+    });
+    drop(server);
+    let fetched = std::fs::read(&got).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    if !ok {
+        bail!("curl through the gateway failed");
+    }
+    if fetched != data {
+        bail!(
+            "fetched {} bytes that differ from the {} served",
+            fetched.len(),
+            data.len()
+        );
+    }
+    Ok(format!(
+        "{} bytes, identical to the file served",
+        fetched.len()
+    ))
 }

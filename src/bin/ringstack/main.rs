@@ -1,6 +1,7 @@
 //! `ringstack`: run the stack on an interface, ping through it, or build a
 //! lab of network namespaces and watch it answer the Linux kernel.
 
+mod gateway;
 mod lab;
 mod tcp_apps;
 mod tcp_cmds;
@@ -44,6 +45,9 @@ enum Cmd {
     /// Build network namespaces, run the stack on one end and drive real
     /// traffic from the Linux kernel on the other (needs root).
     Lab(lab::LabArgs),
+    /// Run a router over several interfaces from a config file, forwarding
+    /// between them; or check a config file (--check).
+    Gateway(gateway::GatewayArgs),
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -106,13 +110,42 @@ enum XdpCopyArg {
 pub struct NetArgs {
     /// Interface to run on (a veth end, a NIC, or a TAP name with --driver tap).
     #[arg(long)]
-    iface: String,
+    iface: Option<String>,
     /// Our address and prefix, e.g. 198.18.0.2/24.
     #[arg(long, value_parser = parse_cidr)]
-    addr: Ipv4Cidr,
+    addr: Option<Ipv4Cidr>,
     /// Default gateway (must be on the --addr subnet).
     #[arg(long)]
     gateway: Option<Ipv4Addr>,
+    /// Take the address, mask, default route and DNS from a DHCP server
+    /// (instead of --addr and --gateway).
+    #[arg(long, conflicts_with_all = ["addr", "gateway"])]
+    dhcp: bool,
+    /// With --dhcp: do not send DHCPRELEASE at exit (keep the lease).
+    #[arg(long, requires = "dhcp")]
+    dhcp_keep_lease: bool,
+    /// Our MAC address (default: the interface's; a random local one on TAP).
+    #[arg(long, value_parser = parse_mac)]
+    mac: Option<MacAddr>,
+    /// IP MTU (default: the interface's).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(68..))]
+    mtu: Option<u16>,
+    /// Only accept and send frames with this 802.1Q VLAN ID.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..4095))]
+    vlan: Option<u16>,
+    /// TCP congestion control for connections opened or accepted: reno, cubic or bbr.
+    #[arg(long, default_value_t = CcAlgorithm::NewReno, value_parser = parse_cc)]
+    cc: CcAlgorithm,
+    /// Pace reno and cubic too, at cwnd/SRTT x 2 in slow start and x 1.2 after (bbr always paces).
+    #[arg(long)]
+    pace: bool,
+    #[command(flatten)]
+    dev: DevArgs,
+}
+
+/// How devices are opened and driven.
+#[derive(Args, Debug, Clone)]
+pub struct DevArgs {
     /// Device driver.
     #[arg(long, value_enum, default_value_t = Driver::Auto)]
     driver: Driver,
@@ -137,27 +170,14 @@ pub struct NetArgs {
     /// AF_PACKET: receive ring layout, per-frame (v2) or per-block (v3) handoff.
     #[arg(long, value_enum, default_value_t = PacketRingArg::from(dev::packet::RingVersion::default()))]
     packet_ring: PacketRingArg,
-    /// Our MAC address (default: the interface's; a random local one on TAP).
-    #[arg(long, value_parser = parse_mac)]
-    mac: Option<MacAddr>,
-    /// IP MTU (default: the interface's).
-    #[arg(long, value_parser = clap::value_parser!(u16).range(68..))]
-    mtu: Option<u16>,
-    /// Only accept and send frames with this 802.1Q VLAN ID.
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..4095))]
-    vlan: Option<u16>,
-    /// Write every frame received and sent to this pcap file.
+    /// Write every frame received and sent to this pcap file (with several
+    /// interfaces, one file per interface: FILE with the interface's name
+    /// before the extension).
     #[arg(long)]
     pcap: Option<PathBuf>,
     /// Spin on the device instead of sleeping in poll(2) when idle.
     #[arg(long)]
     busy_poll: bool,
-    /// TCP congestion control for connections opened or accepted: reno, cubic or bbr.
-    #[arg(long, default_value_t = CcAlgorithm::NewReno, value_parser = parse_cc)]
-    cc: CcAlgorithm,
-    /// Pace reno and cubic too, at cwnd/SRTT x 2 in slow start and x 1.2 after (bbr always paces).
-    #[arg(long)]
-    pace: bool,
 }
 
 pub(crate) fn parse_cc(s: &str) -> Result<CcAlgorithm, String> {
@@ -168,6 +188,10 @@ pub(crate) fn parse_cc(s: &str) -> Result<CcAlgorithm, String> {
 struct ServeArgs {
     #[command(flatten)]
     net: NetArgs,
+    /// Bring up the interfaces, addresses and routes of a gateway config
+    /// file instead of --iface/--addr (without forwarding between them).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Echo UDP datagrams received on this port (repeatable).
     #[arg(long = "udp-echo", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     udp_echo: Vec<u16>,
@@ -251,6 +275,7 @@ fn main() {
         Cmd::Get(a) => tcp_cmds::get(a),
         Cmd::Send(a) => tcp_cmds::send(a),
         Cmd::Lab(a) => lab::run(a),
+        Cmd::Gateway(a) => gateway::main(a),
     };
     match r {
         Ok(code) => std::process::exit(code),
@@ -287,29 +312,48 @@ fn random_seed() -> [u8; 32] {
     seed
 }
 
-/// Open the device and build a stack on it.
-pub fn bring_up(net: &NetArgs) -> Result<(Box<dyn Device>, Stack)> {
-    let mut dev: Box<dyn Device> = match net.driver {
-        Driver::Packet => Box::new(open_packet(net)?),
+/// Open `iface` with `driver`, wrapped in a pcap writer to `pcap` if given.
+pub fn open_device(
+    iface: &str,
+    driver: Driver,
+    d: &DevArgs,
+    pcap: Option<&std::path::Path>,
+) -> Result<Box<dyn Device>> {
+    let mut dev: Box<dyn Device> = match driver {
+        Driver::Packet => Box::new(open_packet(iface, d)?),
         Driver::Tap => Box::new(
-            dev::tap::TapDevice::open(&net.iface)
-                .with_context(|| format!("opening TAP {}", net.iface))?,
+            dev::tap::TapDevice::open(iface).with_context(|| format!("opening TAP {iface}"))?,
         ),
-        Driver::Xdp => Box::new(open_xdp(net)?),
-        Driver::Auto => match open_xdp(net) {
+        Driver::Xdp => Box::new(open_xdp(iface, d)?),
+        Driver::Auto => match open_xdp(iface, d) {
             Ok(d) => Box::new(d),
             Err(e) => {
-                tracing::warn!("AF_XDP unavailable, falling back to AF_PACKET: {e:#}");
-                Box::new(open_packet(net)?)
+                tracing::warn!("{iface}: AF_XDP unavailable, falling back to AF_PACKET: {e:#}");
+                Box::new(open_packet(iface, d)?)
             }
         },
     };
-    if let Some(path) = &net.pcap {
+    if let Some(path) = pcap {
         dev = Box::new(
             dev::pcap::PcapDevice::new(dev, path)
                 .with_context(|| format!("creating pcap file {}", path.display()))?,
         );
     }
+    Ok(dev)
+}
+
+/// Open the device and build a stack on it.
+pub fn bring_up(net: &NetArgs) -> Result<(Box<dyn Device>, Stack)> {
+    let Some(iface) = net.iface.as_deref() else {
+        bail!("--iface is required");
+    };
+    let addr = match (net.addr, net.dhcp) {
+        (Some(a), _) => a,
+        // A placeholder, removed below: the lease brings the address.
+        (None, true) => "0.0.0.0/32".parse().expect("a valid prefix"),
+        (None, false) => bail!("--addr is required (or --dhcp)"),
+    };
+    let dev = open_device(iface, net.dev.driver, &net.dev, net.dev.pcap.as_deref())?;
     let caps = dev.caps();
     let seed = random_seed();
     let mac = match (net.mac, caps.mac) {
@@ -326,7 +370,7 @@ pub fn bring_up(net: &NetArgs) -> Result<(Box<dyn Device>, Stack)> {
         Some(m) => m as usize,
         None => caps.mtu,
     };
-    let mut config = Config::new(mac, net.addr);
+    let mut config = Config::new(mac, addr);
     config.gateway = net.gateway;
     config.mtu = mtu;
     config.vlan = net.vlan;
@@ -334,14 +378,30 @@ pub fn bring_up(net: &NetArgs) -> Result<(Box<dyn Device>, Stack)> {
     config.rx_batch = caps.rx_batch.max(1);
     config.tcp.cc = net.cc;
     config.tcp.pace_all = net.pace;
-    let stack = Stack::new(config).map_err(|e| anyhow::anyhow!("{e}"))?;
-    tracing::info!(iface = %net.iface, driver = %caps.kind, %mac, addr = %net.addr, mtu, "stack up");
+    if net.dhcp {
+        config.addrs.clear();
+    }
+    let mut stack = Stack::new(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if net.dhcp {
+        let cfg = ringstack::dhcp::ClientConfig {
+            // dhclient and udhcpc start at once too: one host, one
+            // interface, nothing to desynchronise from.
+            init_delay: (Duration::ZERO, Duration::ZERO),
+            send_release: !net.dhcp_keep_lease,
+            ..Default::default()
+        };
+        stack
+            .enable_dhcp(ringstack::stack::IfaceId(0), cfg)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        tracing::info!(%iface, driver = %caps.kind, %mac, mtu, "stack up, asking DHCP for an address");
+    } else {
+        tracing::info!(%iface, driver = %caps.kind, %mac, %addr, mtu, "stack up");
+    }
     Ok((dev, stack))
 }
 
-fn open_packet(net: &NetArgs) -> Result<dev::packet::PacketDevice> {
+fn open_packet(iface: &str, net: &DevArgs) -> Result<dev::packet::PacketDevice> {
     use dev::packet::{PacketConfig, PacketDevice, RingVersion};
-    let iface = &net.iface;
     let mut config = PacketConfig::new(match net.packet_ring {
         PacketRingArg::V2 => RingVersion::V2,
         PacketRingArg::V3 => RingVersion::V3,
@@ -354,7 +414,7 @@ fn open_packet(net: &NetArgs) -> Result<dev::packet::PacketDevice> {
     PacketDevice::open(iface, config).with_context(|| format!("opening AF_PACKET on {iface}"))
 }
 
-fn open_xdp(net: &NetArgs) -> Result<dev::xdp::XdpDevice> {
+fn open_xdp(iface: &str, net: &DevArgs) -> Result<dev::xdp::XdpDevice> {
     use dev::xdp::{XdpAttach, XdpConfig, XdpCopyMode};
     let cfg = XdpConfig {
         queues: net.xdp_queues as usize,
@@ -377,8 +437,7 @@ fn open_xdp(net: &NetArgs) -> Result<dev::xdp::XdpDevice> {
         busy_poll: net.busy_poll,
         allow_unbound_queues: net.xdp_allow_unbound_queues,
     };
-    dev::xdp::XdpDevice::open(&net.iface, cfg)
-        .with_context(|| format!("opening AF_XDP on {}", net.iface))
+    dev::xdp::XdpDevice::open(iface, cfg).with_context(|| format!("opening AF_XDP on {iface}"))
 }
 
 /// One turn of the run loop's idle handling: spin, or sleep in the device
@@ -415,6 +474,34 @@ fn print_stats(stack: &Stack, dev: &dyn Device, prometheus: bool) {
 }
 
 fn serve(a: ServeArgs) -> Result<i32> {
+    if let Some(path) = &a.config {
+        let n = &a.net;
+        if n.iface.is_some()
+            || n.addr.is_some()
+            || n.gateway.is_some()
+            || n.mac.is_some()
+            || n.mtu.is_some()
+            || n.vlan.is_some()
+        {
+            bail!("--config names the interfaces, addresses and routes: drop --iface, --addr, --gateway, --mac, --mtu and --vlan");
+        }
+        return gateway::run(gateway::RunArgs {
+            config: path.clone(),
+            forwarding: false,
+            services: gateway::ServiceArgs {
+                udp_echo: a.udp_echo,
+                tcp_echo: a.tcp_echo,
+                discard: a.discard,
+                http: a.http,
+                stats_interval: a.stats_interval,
+                prometheus: a.prometheus,
+            },
+            show_routes: false,
+            dev: a.net.dev,
+            cc: a.net.cc,
+            pace: a.net.pace,
+        });
+    }
     let stop = stop_flag()?;
     let (mut dev, mut stack) = bring_up(&a.net)?;
     let mut echo = Vec::new();
@@ -426,8 +513,11 @@ fn serve(a: ServeArgs) -> Result<i32> {
     }
     eprintln!(
         "ringstack: serving on {} as {} ({}, {}){}",
-        a.net.iface,
-        a.net.addr,
+        a.net.iface.as_deref().unwrap_or_default(),
+        stack
+            .addresses()
+            .first()
+            .map_or("DHCP".to_string(), |a| a.to_string()),
         stack.mac(),
         dev.caps().kind,
         if a.udp_echo.is_empty() {
@@ -470,10 +560,11 @@ fn serve(a: ServeArgs) -> Result<i32> {
             next_stats = now + interval;
         }
         if !busy {
-            idle(&mut *dev, &stack, now, a.net.busy_poll)?;
+            idle(&mut *dev, &stack, now, a.net.dev.busy_poll)?;
         }
     }
-    // Let queued answers leave before we go.
+    // Release a DHCP lease, and let queued answers leave before we go.
+    stack.dhcp_release(dev::monotonic_now());
     stack.poll(dev::monotonic_now(), &mut dev)?;
     print_stats(&stack, &*dev, a.prometheus);
     Ok(0)
@@ -579,7 +670,7 @@ fn ping(a: PingArgs) -> Result<bool> {
         let d = wake
             .saturating_since(dev::monotonic_now())
             .min(stack.poll_delay(now, Duration::from_millis(10)));
-        if d > Duration::ZERO && !a.net.busy_poll {
+        if d > Duration::ZERO && !a.net.dev.busy_poll {
             dev.wait(Some(d))?;
         }
     }

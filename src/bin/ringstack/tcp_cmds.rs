@@ -188,7 +188,7 @@ pub fn get(a: GetArgs) -> Result<i32> {
             bail!("no progress for {} s ({body} bytes received)", a.timeout);
         }
         if !busy {
-            idle(&mut *dev, &stack, now, a.net.busy_poll)?;
+            idle(&mut *dev, &stack, now, a.net.dev.busy_poll)?;
         }
     };
     out.flush().context("writing the body")?;
@@ -308,7 +308,7 @@ pub fn send(a: SendArgs) -> Result<i32> {
             );
         }
         if !busy {
-            idle(&mut *dev, &stack, now, a.net.busy_poll)?;
+            idle(&mut *dev, &stack, now, a.net.dev.busy_poll)?;
         }
     }
 }

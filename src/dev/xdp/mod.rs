@@ -34,7 +34,7 @@
 mod bpf;
 mod ring;
 mod socket;
-mod sys;
+pub(crate) mod sys;
 mod umem;
 
 use std::io;
@@ -375,6 +375,11 @@ impl Device for XdpDevice {
             Some(d) => d.total_micros().div_ceil(1000).min(i32::MAX as u64) as libc::c_int,
         };
         sys::poll_in(&self.fds, ms)
+    }
+
+    fn wait_fds(&self, fds: &mut Vec<i32>) -> bool {
+        fds.extend_from_slice(&self.fds);
+        true
     }
 
     fn stats(&self) -> DeviceStats {
