@@ -21,6 +21,9 @@ have socat    || need+=(socat)
 # drives benches/net/forward.sh.
 have traceroute || need+=(traceroute)
 have iperf3   || need+=(iperf3)
+# dnsmasq is the DHCP server tests/dhcp_client.rs takes leases from
+# (dnsmasq-base: the daemon alone, no service started).
+have dnsmasq  || need+=(dnsmasq-base)
 # bpftool attaches a foreign XDP program for tests/dev_xdp.rs.
 have bpftool  || need+=(bpftool)
 # callgrind counts instructions per TCP segment for benches/tcp_cost_check.sh.
