@@ -132,8 +132,7 @@ fn count(log: &str, what: &str) -> usize {
 /// the MAC).
 fn acked(log: &str) -> Option<String> {
     log.lines()
-        .filter(|l| l.contains("DHCPACK("))
-        .last()
+        .rfind(|l| l.contains("DHCPACK("))
         .and_then(|l| l.split_whitespace().nth(3))
         .map(str::to_string)
 }
