@@ -87,6 +87,9 @@ pub struct InterfaceConfig {
     pub mac: Option<MacAddr>,
     /// Packets arriving on this interface may be forwarded.
     pub forward: bool,
+    /// The address, mask and default route come from a DHCP server
+    /// (`addresses` is then empty).
+    pub dhcp: bool,
     /// 1-based line of the `[[interface]]` header.
     pub line: usize,
 }
@@ -398,6 +401,7 @@ struct RawInterface {
     rp_filter: Field<String>,
     mac: Field<String>,
     forward: Field<bool>,
+    dhcp: Field<bool>,
 }
 
 #[derive(Deserialize)]
@@ -433,6 +437,7 @@ const INTERFACE_KEYS: &[&str] = &[
     "rp_filter",
     "mac",
     "forward",
+    "dhcp",
 ];
 const ROUTE_KEYS: &[&str] = &["to", "via", "interface", "metric"];
 const GATEWAY_KEYS: &[&str] = &[
@@ -877,39 +882,56 @@ impl Check<'_> {
             ));
         }
 
-        let written: Vec<(&'static str, Spanned<String>)> = match (raw.address, raw.addresses) {
-            (Some(_), Some(list)) => {
-                return Err(ConfigError::keyed(
-                    self.line(&list),
-                    "addresses",
-                    t,
-                    "is given with address; use one or the other",
-                ))
-            }
-            (None, None) => {
-                return Err(ConfigError::keyed(
-                    line,
-                    "address",
-                    t,
-                    "is missing: give address = \"a.b.c.d/len\" or addresses = [...]",
-                ))
-            }
-            (Some(one), None) => vec![("address", one)],
-            (None, Some(list)) => {
-                if list.get_ref().is_empty() {
+        let dhcp = raw.dhcp.as_ref().is_some_and(|d| *d.get_ref());
+        let written: Vec<(&'static str, Spanned<String>)> =
+            match (raw.address, raw.addresses) {
+                (Some(a), _) if dhcp => {
+                    return Err(ConfigError::keyed(
+                        self.line(&a),
+                        "address",
+                        t,
+                        "is given with dhcp = true; the lease brings the address",
+                    ))
+                }
+                (_, Some(list)) if dhcp => {
                     return Err(ConfigError::keyed(
                         self.line(&list),
                         "addresses",
                         t,
-                        "is empty; an interface needs an address",
-                    ));
+                        "is given with dhcp = true; the lease brings the address",
+                    ))
                 }
-                list.into_inner()
-                    .into_iter()
-                    .map(|a| ("addresses", a))
-                    .collect()
-            }
-        };
+                (None, None) if dhcp => Vec::new(),
+                (Some(_), Some(list)) => {
+                    return Err(ConfigError::keyed(
+                        self.line(&list),
+                        "addresses",
+                        t,
+                        "is given with address; use one or the other",
+                    ))
+                }
+                (None, None) => return Err(ConfigError::keyed(
+                    line,
+                    "address",
+                    t,
+                    "is missing: give address = \"a.b.c.d/len\", addresses = [...] or dhcp = true",
+                )),
+                (Some(one), None) => vec![("address", one)],
+                (None, Some(list)) => {
+                    if list.get_ref().is_empty() {
+                        return Err(ConfigError::keyed(
+                            self.line(&list),
+                            "addresses",
+                            t,
+                            "is empty; an interface needs an address",
+                        ));
+                    }
+                    list.into_inner()
+                        .into_iter()
+                        .map(|a| ("addresses", a))
+                        .collect()
+                }
+            };
         let mut addresses: Vec<Ipv4Cidr> = Vec::with_capacity(written.len());
         for (key, text) in &written {
             let err = |what: String| ConfigError::keyed(self.line(text), key, t, what);
@@ -988,6 +1010,7 @@ impl Check<'_> {
             rp_filter,
             mac,
             forward: raw.forward.is_none_or(Spanned::into_inner),
+            dhcp,
             line,
         })
     }
@@ -1249,8 +1272,27 @@ via = "203.0.113.254"
             rp_filter: RpFilter::Loose,
             mac: None,
             forward: true,
+            dhcp: false,
             line,
         }
+    }
+
+    #[test]
+    fn an_interface_may_take_its_address_from_dhcp_but_not_both() {
+        let ok = "[[interface]]\nname = \"wan\"\ndevice = \"eth0\"\ndhcp = true\n";
+        let c = parse(ok).unwrap();
+        assert!(c.interfaces[0].dhcp);
+        assert!(c.interfaces[0].addresses.is_empty());
+        let both = "[[interface]]\nname = \"wan\"\ndevice = \"eth0\"\ndhcp = true\naddress = \"198.51.100.1/24\"\n";
+        let e = parse(both).unwrap_err();
+        assert_eq!(
+            (e.line, e.key.as_deref()),
+            (Some(5), Some("address")),
+            "{e}"
+        );
+        let neither = "[[interface]]\nname = \"wan\"\ndevice = \"eth0\"\n";
+        let e = parse(neither).unwrap_err();
+        assert!(e.to_string().contains("dhcp = true"), "{e}");
     }
 
     /// Two interfaces and nothing else, for tests to append to.

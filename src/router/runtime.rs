@@ -98,6 +98,20 @@ pub fn build(
             .add_interface(c.clone())
             .map_err(|e| format!("interface {:?}: {e}", c.name))?;
     }
+    for (i, c) in cfg.interfaces.iter().enumerate() {
+        if c.dhcp {
+            let client = crate::dhcp::ClientConfig {
+                // One router, its own links: nothing to desynchronise from
+                // (RFC 2131 §4.4.1's 1-10 s wait is for fleets booting at
+                // once).
+                init_delay: (crate::time::Duration::ZERO, crate::time::Duration::ZERO),
+                ..Default::default()
+            };
+            stack
+                .enable_dhcp(IfaceId(i as u16), client)
+                .map_err(|e| format!("interface {:?}: {e}", c.name))?;
+        }
+    }
     add_routes(&mut stack, cfg)?;
     stack.set_forwarding(forwarding);
     Ok(stack)
@@ -133,11 +147,15 @@ pub fn reload(
 ) -> Result<Vec<String>, String> {
     let same_set = old.interfaces.len() == new.interfaces.len()
         && old.interfaces.iter().zip(&new.interfaces).all(|(a, b)| {
-            a.name == b.name && a.device == b.device && a.driver == b.driver && a.mac == b.mac
+            a.name == b.name
+                && a.device == b.device
+                && a.driver == b.driver
+                && a.mac == b.mac
+                && a.dhcp == b.dhcp
         });
     if !same_set {
         return Err(
-            "the interfaces (names, devices, drivers, MACs or their order) changed: restart to apply".into(),
+            "the interfaces (names, devices, drivers, MACs, dhcp or their order) changed: restart to apply".into(),
         );
     }
     let ifs: Vec<InterfaceConfig> = new
@@ -158,6 +176,10 @@ pub fn reload(
         stack
             .configure_interface(id, c)
             .map_err(|e| format!("interface {:?}: {e}", c.name))?;
+        if o.dhcp {
+            // The lease owns the addresses.
+            continue;
+        }
         let have: Vec<_> = stack.interface_addresses(id).to_vec();
         for a in have.iter().filter(|a| !c.addrs.contains(a)) {
             stack

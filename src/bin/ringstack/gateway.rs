@@ -177,15 +177,22 @@ pub fn run(a: RunArgs) -> Result<i32> {
         .context("installing SIGHUP handler")?;
     let seed = random_seed();
     let (mut devs, links) = open_all(&cfg, &a.dev, &seed)?;
-    let first = cfg.interfaces[0].addresses[0];
-    let mut base = Config::new(MacAddr([2, 0, 0, 0, 0, 1]), first);
+    // Placeholders: `runtime::build` takes interface 0's MAC and addresses
+    // from the file (none for a DHCP interface).
+    let mut base = Config::new(
+        MacAddr([2, 0, 0, 0, 0, 1]),
+        "192.0.2.1/32".parse().expect("a valid prefix"),
+    );
     base.seed = seed;
     base.tcp.cc = a.cc;
     base.tcp.pace_all = a.pace;
     let mut stack = runtime::build(&cfg, &links, base, a.forwarding).map_err(anyhow::Error::msg)?;
     let what = if a.forwarding { "gateway" } else { "serving" };
     for (i, (c, d)) in cfg.interfaces.iter().zip(&devs).enumerate() {
-        let addrs: Vec<String> = c.addresses.iter().map(|a| a.to_string()).collect();
+        let mut addrs: Vec<String> = c.addresses.iter().map(|a| a.to_string()).collect();
+        if c.dhcp {
+            addrs.push("address by DHCP".into());
+        }
         eprintln!(
             "ringstack: {what}: {} on {} ({}, {}, mtu {}) {}",
             c.name,
@@ -266,7 +273,8 @@ pub fn run(a: RunArgs) -> Result<i32> {
             }
         }
     }
-    // Let queued answers leave before we go.
+    // Release DHCP leases, and let queued answers leave before we go.
+    stack.dhcp_release(dev::monotonic_now());
     stack.poll_devices(dev::monotonic_now(), &mut devs)?;
     print_stats(&stack, &cfg, &devs, s.prometheus);
     Ok(0)
