@@ -9,3 +9,6 @@ pub use server::{DhcpServer, Reply, ServerAction, ServerConfig};
 pub use store::{
     ClientKey, FileStore, LeaseStore, MemoryStore, StoreError, StoredLease, WallClock,
 };
+
+#[cfg(test)]
+mod tests;
