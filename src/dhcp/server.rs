@@ -409,6 +409,9 @@ pub struct DhcpServer<S: LeaseStore = MemoryStore> {
     pending_probes: usize,
     gen: u64,
     rate: HashMap<MacAddr, Bucket>,
+    /// Sources in the order they entered `rate`, oldest first (with some
+    /// already gone): who to evict when it is full.
+    rate_order: VecDeque<MacAddr>,
     last_rate_sweep: Instant,
     /// Per source MAC, addresses its requests created (pruned lazily).
     holders: HashMap<MacAddr, Vec<Ipv4Addr>>,
@@ -463,6 +466,7 @@ impl<S: LeaseStore> DhcpServer<S> {
             pending_probes: 0,
             gen: 0,
             rate: HashMap::new(),
+            rate_order: VecDeque::new(),
             last_rate_sweep: now,
             holders: HashMap::new(),
             actions: VecDeque::new(),
@@ -677,8 +681,11 @@ impl<S: LeaseStore> DhcpServer<S> {
         let Some(limit) = self.cfg.rate_limit else {
             return true;
         };
-        if !self.rate.contains_key(&src) && self.rate.len() >= self.cfg.rate_table_max {
-            self.evict_rate(now, limit);
+        if !self.rate.contains_key(&src) {
+            if self.rate.len() >= self.cfg.rate_table_max {
+                self.evict_rate(now, limit);
+            }
+            self.rate_order.push_back(src);
         }
         let b = self.rate.entry(src).or_insert(Bucket {
             tokens: limit.burst,
@@ -714,11 +721,19 @@ impl<S: LeaseStore> DhcpServer<S> {
                     < u64::from(limit.burst)
             });
         }
-        if self.rate.len() >= self.cfg.rate_table_max {
-            if let Some(k) = self.rate.keys().next().copied() {
-                self.rate.remove(&k);
+        // Else the oldest source: under a flood of new ones, a bucket lasts
+        // for `rate_table_max` newcomers.
+        while self.rate.len() >= self.cfg.rate_table_max {
+            let Some(k) = self.rate_order.pop_front() else {
+                break;
+            };
+            if self.rate.remove(&k).is_some() {
                 self.stats.rate_evictions += 1;
             }
+        }
+        if self.rate_order.len() > 2 * self.cfg.rate_table_max {
+            let rate = &self.rate;
+            self.rate_order.retain(|k| rate.contains_key(k));
         }
     }
 
