@@ -1114,8 +1114,10 @@ impl<S: LeaseStore> DhcpServer<S> {
             Some(e) if e.active(now) => self.nak(req, "address in use"),
             _ => {
                 // "If the DHCP server has no record of this client, then it
-                // MUST remain silent".
-                if !self.cfg.authoritative || !self.allocatable(addr, &key) {
+                // MUST remain silent". A reservation is a record: its
+                // client gets its address whatever the table forgot.
+                let reserved = self.reserved_addrs.get(&addr) == Some(&key);
+                if !reserved && (!self.cfg.authoritative || !self.allocatable(addr, &key)) {
                     self.stats.ignored_unknown_client += 1;
                     return;
                 }
@@ -1820,6 +1822,14 @@ mod tests {
         assert!(!others.contains(&ip(105)) && !others.contains(&ip(50)));
         send(&mut s, T0, &msg(12, MessageType::Discover, 12), 12);
         assert!(drain(&mut s, T0).is_empty());
+        // A reserved client rebooting is known by its reservation even
+        // when the table has nothing for it.
+        let mut s2 = server(s.config().clone());
+        let mut r = msg(1, MessageType::Request, 12);
+        r.options.requested_ip = Some(ip(50));
+        send(&mut s2, T0, &r, 1);
+        let (_, ack) = one_reply(&drain(&mut s2, T0));
+        assert_eq!((ack.message_type, ack.yiaddr), (MessageType::Ack, ip(50)));
         // Asking for a reserved address by INIT-REBOOT is refused.
         let mut r = msg(13, MessageType::Request, 13);
         r.options.requested_ip = Some(ip(50));
