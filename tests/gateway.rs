@@ -447,6 +447,72 @@ fn a_reload_changes_addresses_without_losing_a_forwarded_packet(drv: &[&str]) {
 }
 
 #[test]
+fn a_wan_interface_takes_its_address_and_default_route_from_dnsmasq() {
+    skip_unless!("ip", "ping", "ethtool", "dnsmasq");
+    let line = Line::new(1500, "");
+    // The WAN side by DHCP: dnsmasq on the WAN host hands out
+    // 198.51.100.50-60 with itself as the router.
+    std::fs::write(
+        &line.config,
+        format!(
+            "[[interface]]\nname = \"lan\"\ndevice = \"{}\"\naddress = \"{LAN_GW}/24\"\n\n[[interface]]\nname = \"wan\"\ndevice = \"{}\"\ndhcp = true\n",
+            line.gw_lan, line.gw_wan
+        ),
+    )
+    .unwrap();
+    let log = std::env::temp_dir().join(format!("ringstack-{}.dnsmasq", line.wan));
+    let leases = std::env::temp_dir().join(format!("ringstack-{}.leases", line.wan));
+    let wan_if = run(&["ip", "-n", &line.wan, "-o", "link", "show", "type", "veth"]).expect("link");
+    let wan_if = wan_if.split(':').nth(1).unwrap().trim().split('@').next().unwrap().to_string();
+    let _dnsmasq = Proc(Some(
+        Command::new("ip")
+            .args(["netns", "exec", &line.wan, "dnsmasq", "--no-daemon", "--port=0", "--bind-interfaces", "--log-dhcp", "--no-resolv", "--no-hosts", "--conf-file=/dev/null", "--dhcp-range=198.51.100.50,198.51.100.60,2m", "--dhcp-option=3,198.51.100.2"])
+            .arg(format!("--interface={wan_if}"))
+            .arg(format!("--dhcp-leasefile={}", leases.display()))
+            .arg(format!("--log-facility={}", log.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dnsmasq"),
+    ));
+    let gw = Proc(Some(
+        Command::new("ip")
+            .args(["netns", "exec", &line.gw, BIN, "gateway", "--config"])
+            .arg(&line.config)
+            .args(["--driver", "packet"])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("gateway"),
+    ));
+    // The lease, then ringstack's WAN address answering the WAN host.
+    let deadline = Instant::now() + Duration::from_secs(25);
+    let mut addr = None;
+    while Instant::now() < deadline && addr.is_none() {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        addr = text
+            .lines()
+            .rfind(|l| l.contains("DHCPACK("))
+            .and_then(|l| l.split_whitespace().nth(3))
+            .map(str::to_string)
+            .filter(|a| line.wan(&["ping", "-c", "1", "-W", "1", a]).is_ok());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let addr = addr.unwrap_or_else(|| panic!("no lease on the WAN side:\n{}", std::fs::read_to_string(&log).unwrap_or_default()));
+    // The WAN host reaches the LAN through the leased address; the LAN host
+    // reaches beyond the WAN host through the lease's default route.
+    line.wan(&["ip", "route", "replace", "198.18.1.0/24", "via", &addr]).expect("route back");
+    line.wan(&["ip", "addr", "add", "203.0.113.9/32", "dev", &wan_if]).expect("far address");
+    let p = line.lan(&["ping", "-c", "5", "-i", "0.05", "-W", "2", "-q", "203.0.113.9"]).expect("ping beyond the WAN");
+    assert_eq!(ping_summary(&p), (5, 5), "{p}");
+    let out = gw.finish();
+    assert!(out.contains(&format!("dhcp: bound {addr}/24 via 198.51.100.2")), "{out}");
+    let _ = std::fs::remove_file(&log);
+    let _ = std::fs::remove_file(&leases);
+}
+
+#[test]
 fn check_names_the_line_and_key_of_an_error_and_accepts_a_good_file() {
     let dir = std::env::temp_dir();
     let bad = dir.join(format!("ringstack-check-bad-{}.toml", std::process::id()));

@@ -2112,4 +2112,88 @@ mod tests {
         // A mask with holes is not a prefix: the class's is used.
         assert_eq!(lease.address.prefix_len(), 24);
     }
+
+    struct XorShift(u64);
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
+    #[test]
+    fn random_replies_and_arp_in_every_state_break_nothing() {
+        // Replies that match the exchange in flight but carry random types,
+        // addresses, times and masks, random bytes, ARP noise and clock
+        // jumps: no panic, poll always settles, and a Configure never comes
+        // without its address being checked or renewed first.
+        let mut rng = XorShift(0x5eed_d4c9_0000_0001);
+        for round in 0..40u64 {
+            let mut cfg = cfg();
+            if round.is_multiple_of(3) {
+                cfg.requested = Some(ADDR);
+            }
+            let mut c = DhcpClient::new(MAC, cfg, round);
+            let mut now = T0;
+            let mut last: Option<Repr> = None;
+            let mut configured: Option<Ipv4Cidr> = None;
+            for _ in 0..400 {
+                match rng.next() % 6 {
+                    0 => now += Duration::from_micros(rng.next() % 5_000_000_000),
+                    1 => {
+                        let a = Ipv4Addr::from(rng.next() as u32 & 0xff00_00ff | 0x0a00_0000);
+                        let who = if rng.next().is_multiple_of(2) {
+                            MAC
+                        } else {
+                            OTHER_MAC
+                        };
+                        c.on_arp(now, a, who, ADDR);
+                    }
+                    2 => {
+                        let n = (rng.next() % 400) as usize;
+                        let junk: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
+                        c.on_message(now, &junk);
+                    }
+                    _ => {
+                        let Some(req) = &last else { continue };
+                        let t = MessageType::from_u8(1 + (rng.next() % 8) as u8).unwrap();
+                        let mut r = reply(req, t);
+                        r.yiaddr = Ipv4Addr::from(0x0a00_0000 | (rng.next() as u32 & 0xff));
+                        r.options.lease_time = Some(rng.next() as u32 % 4000);
+                        r.options.renewal_time = Some(rng.next() as u32 % 4000);
+                        r.options.rebinding_time = Some(rng.next() as u32 % 4000);
+                        r.options.subnet_mask = Some(Ipv4Addr::from(rng.next() as u32));
+                        r.options.rapid_commit = rng.next().is_multiple_of(2);
+                        if rng.next().is_multiple_of(4) {
+                            r.options.server_id = None;
+                        }
+                        deliver(&mut c, now, &r);
+                    }
+                }
+                let mut n = 0;
+                while let Some(a) = c.poll(now) {
+                    n += 1;
+                    assert!(n < 100, "poll does not settle");
+                    match a {
+                        ClientAction::Send(tx) => last = Some(parse(&tx)),
+                        ClientAction::Configure { lease, old } => {
+                            assert_eq!(old.map(|l| l.address), configured);
+                            configured = Some(lease.address);
+                        }
+                        ClientAction::Deconfigure(l) => {
+                            assert_eq!(Some(l.address), configured);
+                            configured = None;
+                        }
+                        _ => {}
+                    }
+                }
+                assert_eq!(configured, c.lease().map(|l| l.address), "{:?}", c.state());
+                if let Some(t) = c.poll_at() {
+                    assert!(t > now || t == Instant::ZERO || c.poll(now).is_none());
+                }
+            }
+        }
+    }
 }
