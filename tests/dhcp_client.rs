@@ -133,7 +133,12 @@ fn count(log: &str, what: &str) -> usize {
 fn acked(log: &str) -> Option<String> {
     log.lines()
         .rfind(|l| l.contains("DHCPACK("))
-        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|l| {
+            let mut w = l
+                .split_whitespace()
+                .skip_while(|w| !w.starts_with("DHCPACK("));
+            w.nth(1)
+        })
         .map(str::to_string)
 }
 

@@ -463,10 +463,32 @@ fn a_wan_interface_takes_its_address_and_default_route_from_dnsmasq() {
     let log = std::env::temp_dir().join(format!("ringstack-{}.dnsmasq", line.wan));
     let leases = std::env::temp_dir().join(format!("ringstack-{}.leases", line.wan));
     let wan_if = run(&["ip", "-n", &line.wan, "-o", "link", "show", "type", "veth"]).expect("link");
-    let wan_if = wan_if.split(':').nth(1).unwrap().trim().split('@').next().unwrap().to_string();
+    let wan_if = wan_if
+        .split(':')
+        .nth(1)
+        .unwrap()
+        .trim()
+        .split('@')
+        .next()
+        .unwrap()
+        .to_string();
     let _dnsmasq = Proc(Some(
         Command::new("ip")
-            .args(["netns", "exec", &line.wan, "dnsmasq", "--no-daemon", "--port=0", "--bind-interfaces", "--log-dhcp", "--no-resolv", "--no-hosts", "--conf-file=/dev/null", "--dhcp-range=198.51.100.50,198.51.100.60,2m", "--dhcp-option=3,198.51.100.2"])
+            .args([
+                "netns",
+                "exec",
+                &line.wan,
+                "dnsmasq",
+                "--no-daemon",
+                "--port=0",
+                "--bind-interfaces",
+                "--log-dhcp",
+                "--no-resolv",
+                "--no-hosts",
+                "--conf-file=/dev/null",
+                "--dhcp-range=198.51.100.50,198.51.100.60,2m",
+                "--dhcp-option=3,198.51.100.2",
+            ])
             .arg(format!("--interface={wan_if}"))
             .arg(format!("--dhcp-leasefile={}", leases.display()))
             .arg(format!("--log-facility={}", log.display()))
@@ -494,20 +516,48 @@ fn a_wan_interface_takes_its_address_and_default_route_from_dnsmasq() {
         addr = text
             .lines()
             .rfind(|l| l.contains("DHCPACK("))
-            .and_then(|l| l.split_whitespace().nth(3))
+            .and_then(|l| {
+                let mut w = l
+                    .split_whitespace()
+                    .skip_while(|w| !w.starts_with("DHCPACK("));
+                w.nth(1)
+            })
             .map(str::to_string)
             .filter(|a| line.wan(&["ping", "-c", "1", "-W", "1", a]).is_ok());
         std::thread::sleep(Duration::from_millis(200));
     }
-    let addr = addr.unwrap_or_else(|| panic!("no lease on the WAN side:\n{}", std::fs::read_to_string(&log).unwrap_or_default()));
+    let Some(addr) = addr else {
+        panic!(
+            "no lease on the WAN side:\n{}\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default(),
+            gw.finish()
+        );
+    };
     // The WAN host reaches the LAN through the leased address; the LAN host
     // reaches beyond the WAN host through the lease's default route.
-    line.wan(&["ip", "route", "replace", "198.18.1.0/24", "via", &addr]).expect("route back");
-    line.wan(&["ip", "addr", "add", "203.0.113.9/32", "dev", &wan_if]).expect("far address");
-    let p = line.lan(&["ping", "-c", "5", "-i", "0.05", "-W", "2", "-q", "203.0.113.9"]).expect("ping beyond the WAN");
+    line.wan(&["ip", "route", "replace", "198.18.1.0/24", "via", &addr])
+        .expect("route back");
+    line.wan(&["ip", "addr", "add", "203.0.113.9/32", "dev", &wan_if])
+        .expect("far address");
+    let p = line
+        .lan(&[
+            "ping",
+            "-c",
+            "5",
+            "-i",
+            "0.05",
+            "-W",
+            "2",
+            "-q",
+            "203.0.113.9",
+        ])
+        .expect("ping beyond the WAN");
     assert_eq!(ping_summary(&p), (5, 5), "{p}");
     let out = gw.finish();
-    assert!(out.contains(&format!("dhcp: bound {addr}/24 via 198.51.100.2")), "{out}");
+    assert!(
+        out.contains(&format!("dhcp: bound {addr}/24 via 198.51.100.2")),
+        "{out}"
+    );
     let _ = std::fs::remove_file(&log);
     let _ = std::fs::remove_file(&leases);
 }
