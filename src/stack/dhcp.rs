@@ -11,7 +11,11 @@
 use super::output::IpTx;
 use super::{Error, IfaceId, Stack, Transmitters};
 use crate::arp::wire as arpw;
-use crate::dhcp::{ClientAction, ClientConfig, ClientState, DhcpClient, Lease};
+use crate::dhcp::server::ServerStats;
+use crate::dhcp::{
+    ClientAction, ClientConfig, ClientState, DhcpClient, DhcpServer, Lease, LeaseStore,
+    ServerAction, ServerConfig, StoredLease,
+};
 use crate::eth::{EtherType, MacAddr};
 use crate::ip::cidr::Ipv4Cidr;
 use crate::ip::wire::{self as ipw, Protocol};
@@ -29,6 +33,33 @@ pub enum DhcpEvent {
     Bound { iface: IfaceId, lease: Lease },
     /// The lease ended (expired, declined, released): its address is gone.
     Lost { iface: IfaceId, lease: Lease },
+}
+
+/// A DHCP server on an interface, with the addresses it asked us to probe.
+pub(crate) struct ServerSlot {
+    pub server: DhcpServer<Box<dyn LeaseStore>>,
+    probing: std::collections::VecDeque<Ipv4Addr>,
+}
+
+impl core::fmt::Debug for ServerSlot {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ServerSlot")
+            .field("stats", self.server.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Probes remembered at once; the server itself bounds how many it starts.
+const MAX_PROBING: usize = 256;
+
+impl ServerSlot {
+    /// Any ARP from `sender` answers a probe of ours for that address.
+    pub fn on_arp(&mut self, now: Instant, sender: Ipv4Addr) {
+        if let Some(i) = self.probing.iter().position(|&a| a == sender) {
+            self.probing.remove(i);
+            self.server.on_probe_result(now, sender, true);
+        }
+    }
 }
 
 /// Events kept for an application that never takes them.
@@ -72,10 +103,155 @@ impl Stack {
         }
     }
 
-    /// Hand every DHCP client's actions to the network and the interface.
+    /// Serve DHCP on interface `iface` (RFC 2131 §4.3) with `cfg`, keeping
+    /// leases in `store` (a `crate::dhcp::FileStore` survives restarts).
+    pub fn enable_dhcp_server(
+        &mut self,
+        iface: IfaceId,
+        cfg: ServerConfig,
+        store: Box<dyn LeaseStore>,
+        now: Instant,
+    ) -> Result<(), Error> {
+        self.iface_mut(iface)?;
+        let server =
+            DhcpServer::new(cfg, store, now).map_err(|e| Error::InvalidConfig(e.as_str()))?;
+        self.ifs[iface.index()].dhcp_server = Some(Box::new(ServerSlot {
+            server,
+            probing: std::collections::VecDeque::new(),
+        }));
+        Ok(())
+    }
+
+    /// The counters of interface `iface`'s DHCP server.
+    pub fn dhcp_server_stats(&self, iface: IfaceId) -> Option<ServerStats> {
+        Some(
+            self.ifs
+                .get(iface.index())?
+                .dhcp_server
+                .as_ref()?
+                .server
+                .stats()
+                .clone(),
+        )
+    }
+
+    /// The leases interface `iface`'s DHCP server holds at `now`.
+    pub fn dhcp_server_leases(&self, iface: IfaceId, now: Instant) -> Vec<StoredLease> {
+        match self
+            .ifs
+            .get(iface.index())
+            .and_then(|f| f.dhcp_server.as_ref())
+        {
+            Some(s) => s.server.leases(now).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// A DHCP message to port 67 for interface `ifx`'s server: handed over,
+    /// `true`.
+    pub(super) fn dhcp_server_input(
+        &mut self,
+        now: Instant,
+        ifx: IfaceId,
+        ip: &ipw::Repr,
+        udp: &[u8],
+    ) -> bool {
+        let from = self.rx_src_mac;
+        let Some(s) = self
+            .ifs
+            .get_mut(ifx.index())
+            .and_then(|f| f.dhcp_server.as_mut())
+        else {
+            return false;
+        };
+        let Ok(p) = udpw::Packet::new_checked(udp) else {
+            return false;
+        };
+        if p.dst_port() != SERVER_PORT {
+            return false;
+        }
+        match udpw::Repr::parse(&p, ip.src_addr, ip.dst_addr) {
+            Ok(_) => {
+                self.stats.udp.rx_datagrams += 1;
+                s.server.on_message(now, p.payload(), from);
+            }
+            Err(_) => self.stats.udp.drop_bad_checksum += 1,
+        }
+        true
+    }
+
+    fn dhcp_server_action(
+        &mut self,
+        now: Instant,
+        ifx: IfaceId,
+        a: ServerAction,
+        tx: &mut dyn Transmitters,
+    ) {
+        match a {
+            ServerAction::Probe(ip) => {
+                if let Some(s) = self.ifs[ifx.index()].dhcp_server.as_mut() {
+                    if s.probing.len() >= MAX_PROBING {
+                        s.probing.pop_front();
+                    }
+                    s.probing.push_back(ip);
+                }
+                self.send_arp_claim(tx, ifx, Ipv4Addr::UNSPECIFIED, ip);
+            }
+            ServerAction::Reply(r) => {
+                let Some(src) = self.ifs[ifx.index()]
+                    .dhcp_server
+                    .as_ref()
+                    .map(|s| s.server.config().address)
+                else {
+                    return;
+                };
+                let udp = udpw::Repr {
+                    src_port: SERVER_PORT,
+                    dst_port: r.dst_port,
+                };
+                let len = udpw::HEADER_LEN + r.payload.len();
+                let dst = r.dst_ip;
+                let payload = r.payload;
+                let mut emit = |b: &mut [u8]| {
+                    udp.emit(&mut udpw::Packet::new_unchecked(b), src, dst, &payload)
+                };
+                let sent = match r.dst_mac {
+                    Some(mac) => self.send_link(tx, ifx, mac, src, dst, len, &mut emit),
+                    None => {
+                        let h = IpTx {
+                            src,
+                            dst,
+                            protocol: Protocol::Udp,
+                            ttl: self.eg.ttl,
+                            tos: 0,
+                            dont_frag: false,
+                        };
+                        self.out().send_ip(now, tx, h, len, &mut emit)
+                    }
+                };
+                match sent {
+                    Ok(()) => self.stats.udp.tx_datagrams += 1,
+                    Err(e) => {
+                        self.stats.udp.tx_errors += 1;
+                        tracing::debug!(iface = %self.ifs[ifx.index()].name, "dhcp server: send failed: {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hand every DHCP client's and server's actions to the network and
+    /// the interface.
     pub(super) fn run_dhcp(&mut self, now: Instant, tx: &mut dyn Transmitters) {
         for at in 0..self.ifs.len() {
             let ifx = IfaceId(at as u16);
+            while let Some(a) = self.ifs[at]
+                .dhcp_server
+                .as_mut()
+                .and_then(|s| s.server.poll(now))
+            {
+                self.dhcp_server_action(now, ifx, a, tx);
+            }
             while let Some(action) = self.ifs[at].dhcp.as_mut().and_then(|c| c.poll(now)) {
                 self.dhcp_action(now, ifx, action, tx);
             }
@@ -102,7 +278,7 @@ impl Stack {
                     udp.emit(&mut udpw::Packet::new_unchecked(b), src, dst, &payload)
                 };
                 let sent = if t.dst.is_broadcast() {
-                    self.send_link_broadcast(tx, ifx, src, dst, len, &mut emit)
+                    self.send_link(tx, ifx, MacAddr::BROADCAST, src, dst, len, &mut emit)
                 } else {
                     let h = IpTx {
                         src,
@@ -213,12 +389,15 @@ impl Stack {
         }
     }
 
-    /// An IP datagram to the Ethernet broadcast on `ifx`, without routing
-    /// or ARP: what a host without an address yet can send.
-    fn send_link_broadcast(
+    /// A UDP datagram framed to `mac` on `ifx`, without routing or ARP:
+    /// what a host without an address yet can send, and what a DHCP server
+    /// sends to a client that has none to answer ARP with.
+    #[allow(clippy::too_many_arguments)]
+    fn send_link(
         &mut self,
         tx: &mut dyn Transmitters,
         ifx: IfaceId,
+        mac: MacAddr,
         src: Ipv4Addr,
         dst: Ipv4Addr,
         len: usize,
@@ -248,7 +427,7 @@ impl Stack {
         self.out().transmit_frame(
             tx,
             ifx,
-            MacAddr::BROADCAST,
+            mac,
             EtherType::Ipv4,
             ipw::HEADER_LEN + len,
             &mut |b| {
@@ -287,5 +466,112 @@ impl Stack {
             Err(_) => self.stats.udp.drop_bad_checksum += 1,
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dev::pipe;
+    use crate::dhcp::{MemoryStore, ServerConfig};
+    use crate::stack::Config;
+    use crate::time::Duration;
+
+    fn client_stack() -> Stack {
+        let mut c = Config::new(
+            MacAddr([2, 0, 0, 0, 0, 0x10]),
+            "0.0.0.0/32".parse().unwrap(),
+        );
+        c.addrs.clear();
+        c.seed = [7; 32];
+        let mut s = Stack::new(c).unwrap();
+        let cfg = ClientConfig {
+            init_delay: (Duration::ZERO, Duration::ZERO),
+            ..Default::default()
+        };
+        s.enable_dhcp(IfaceId(0), cfg).unwrap();
+        s
+    }
+
+    fn server_stack(lease: Duration) -> Stack {
+        let mut c = Config::new(
+            MacAddr([2, 0, 0, 0, 0, 1]),
+            "198.18.0.1/24".parse().unwrap(),
+        );
+        c.seed = [9; 32];
+        let mut s = Stack::new(c).unwrap();
+        let mut cfg = ServerConfig::new("198.18.0.1/24".parse().unwrap());
+        cfg.pools = vec![(
+            Ipv4Addr::new(198, 18, 0, 100),
+            Ipv4Addr::new(198, 18, 0, 109),
+        )];
+        cfg.lease_time = lease;
+        s.enable_dhcp_server(
+            IfaceId(0),
+            cfg,
+            Box::new(MemoryStore::default()),
+            Instant::ZERO,
+        )
+        .unwrap();
+        s
+    }
+
+    /// Both stacks polled every 10 ms of simulated time for `secs`.
+    fn run(
+        c: &mut Stack,
+        s: &mut Stack,
+        dc: &mut pipe::PipeDevice,
+        ds: &mut pipe::PipeDevice,
+        from: Instant,
+        secs: u64,
+    ) -> Instant {
+        let mut now = from;
+        let end = from + Duration::from_secs(secs);
+        while now < end {
+            c.poll(now, dc).unwrap();
+            s.poll(now, ds).unwrap();
+            now += Duration::from_millis(10);
+        }
+        now
+    }
+
+    /// RFC 2131 §3.1 end to end between two ringstack stacks: the client's
+    /// DISCOVER, the server's probe and OFFER, REQUEST, ACK, the client's
+    /// RFC 5227 check, then the address, its routes and the event; and the
+    /// lease renewed at T1 for hours without the address ever going away.
+    #[test]
+    fn a_ringstack_client_takes_and_keeps_a_lease_from_a_ringstack_server() {
+        let (mut dc, mut ds) = pipe::pair(1500);
+        let (mut c, mut s) = (client_stack(), server_stack(Duration::from_secs(600)));
+        let now = run(
+            &mut c,
+            &mut s,
+            &mut dc,
+            &mut ds,
+            Instant::from_millis(1),
+            20,
+        );
+        let lease = c.dhcp_lease(IfaceId(0)).cloned().expect("bound");
+        assert_eq!(c.dhcp_state(IfaceId(0)), Some(ClientState::Bound));
+        let a = lease.address.addr();
+        assert!((100..=109).contains(&a.octets()[3]), "{a}");
+        assert_eq!(c.addresses(), &[lease.address]);
+        assert_eq!(lease.router, Some(Ipv4Addr::new(198, 18, 0, 1)));
+        assert!(matches!(c.take_dhcp_event(), Some(DhcpEvent::Bound { .. })));
+        assert_eq!(s.dhcp_server_leases(IfaceId(0), now).len(), 1);
+        // Three hours: renewals every 300 s keep the same address.
+        let now = run(&mut c, &mut s, &mut dc, &mut ds, now, 3 * 3600);
+        assert_eq!(
+            c.dhcp_lease(IfaceId(0)).map(|l| l.address),
+            Some(lease.address)
+        );
+        assert!(c.take_dhcp_event().is_none(), "no loss, no reconfiguration");
+        assert!(s.dhcp_server_stats(IfaceId(0)).unwrap().requests >= 30);
+        // A release frees the server's lease and the client's address.
+        c.dhcp_release(now);
+        run(&mut c, &mut s, &mut dc, &mut ds, now, 1);
+        assert!(c.addresses().is_empty());
+        assert!(matches!(c.take_dhcp_event(), Some(DhcpEvent::Lost { .. })));
+        assert!(s.dhcp_server_leases(IfaceId(0), now).is_empty());
     }
 }

@@ -129,6 +129,8 @@ pub(crate) struct Interface {
     pub stats: IfaceStats,
     /// The interface's DHCP client, when it takes its address from one.
     pub dhcp: Option<Box<crate::dhcp::DhcpClient>>,
+    /// The DHCP server answering on this interface, if any.
+    pub dhcp_server: Option<Box<super::dhcp::ServerSlot>>,
 }
 
 impl Interface {
@@ -149,6 +151,7 @@ impl Interface {
             announce: Vec::new(),
             stats: IfaceStats::default(),
             dhcp: None,
+            dhcp_server: None,
         }
     }
 

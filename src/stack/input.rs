@@ -56,6 +56,7 @@ impl Stack {
             return;
         };
         let dst = f.dst_addr();
+        self.rx_src_mac = f.src_addr();
         // We join no multicast groups, so only our MAC and broadcast are ours.
         if dst != iface.mac && !dst.is_broadcast() {
             s.drop_not_our_mac += 1;
@@ -119,6 +120,10 @@ impl Stack {
         if let Some(c) = &mut iface.dhcp {
             // RFC 5227 conflict detection for the address being checked.
             c.on_arp(now, repr.source_ip, repr.source_mac, repr.target_ip);
+        }
+        if let Some(srv) = &mut iface.dhcp_server {
+            // An answer to the server's probe: the address is taken.
+            srv.on_arp(now, repr.source_ip);
         }
         if iface.has_addr(repr.source_ip) {
             // Someone else claims our address (RFC 5227 §2.4 conflict).
@@ -601,7 +606,9 @@ impl Stack {
         let sock = self.udp.by_port(repr.dst_port);
         let sock = sock.filter(|k| k.local.ip().is_unspecified() || *k.local.ip() == ip.dst_addr);
         let Some(sock) = sock else {
-            if self.dhcp_input(now, self.rx_iface, ip, data) {
+            if self.dhcp_input(now, self.rx_iface, ip, data)
+                || self.dhcp_server_input(now, self.rx_iface, ip, data)
+            {
                 return;
             }
             let s = &mut self.stats.udp;

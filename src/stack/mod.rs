@@ -235,8 +235,9 @@ pub struct Stack {
     rng: ChaCha20Rng,
     config: Config,
     started: bool,
-    /// The interface of the frame being processed.
+    /// The interface and Ethernet source of the frame being processed.
     rx_iface: IfaceId,
+    rx_src_mac: MacAddr,
     dhcp_events: std::collections::VecDeque<DhcpEvent>,
 }
 
@@ -314,6 +315,7 @@ impl Stack {
             config,
             started: false,
             rx_iface: IfaceId(0),
+            rx_src_mac: MacAddr::ZERO,
             dhcp_events: std::collections::VecDeque::new(),
         };
         for a in stack.config.addrs.clone() {
@@ -779,6 +781,7 @@ impl Stack {
         }
         for i in &self.ifs {
             consider(i.dhcp.as_ref().and_then(|c| c.poll_at()));
+            consider(i.dhcp_server.as_ref().and_then(|s| s.server.poll_at()));
             consider(i.arp.next_deadline());
             consider(i.announce.iter().map(|a| a.1).min());
         }
