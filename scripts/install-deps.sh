@@ -24,6 +24,9 @@ have iperf3   || need+=(iperf3)
 # dnsmasq is the DHCP server tests/dhcp_client.rs takes leases from
 # (dnsmasq-base: the daemon alone, no service started).
 have dnsmasq  || need+=(dnsmasq-base)
+# DHCP clients that tests/dhcp_server.rs serves: busybox udhcpc, ISC dhclient.
+have busybox  || need+=(busybox)
+have dhclient || need+=(isc-dhcp-client)
 # bpftool attaches a foreign XDP program for tests/dev_xdp.rs.
 have bpftool  || need+=(bpftool)
 # callgrind counts instructions per TCP segment for benches/tcp_cost_check.sh.

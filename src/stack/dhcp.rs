@@ -171,10 +171,7 @@ impl Stack {
             return false;
         }
         match udpw::Repr::parse(&p, ip.src_addr, ip.dst_addr) {
-            Ok(_) => {
-                self.stats.udp.rx_datagrams += 1;
-                s.server.on_message(now, p.payload(), from);
-            }
+            Ok(_) => s.server.on_message(now, p.payload(), from),
             Err(_) => self.stats.udp.drop_bad_checksum += 1,
         }
         true
@@ -442,6 +439,7 @@ impl Stack {
 
     /// A UDP datagram from port 67 to port 68 that interface `ifx`'s DHCP
     /// client should see: handed over, `true`. `udp` is the IP payload.
+    /// The caller counts the datagram.
     pub(super) fn dhcp_input(
         &mut self,
         now: Instant,
@@ -459,10 +457,7 @@ impl Stack {
             return false;
         }
         match udpw::Repr::parse(&p, ip.src_addr, ip.dst_addr) {
-            Ok(_) => {
-                self.stats.udp.rx_datagrams += 1;
-                c.on_message(now, p.payload());
-            }
+            Ok(_) => c.on_message(now, p.payload()),
             Err(_) => self.stats.udp.drop_bad_checksum += 1,
         }
         true

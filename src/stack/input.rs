@@ -259,6 +259,7 @@ impl Stack {
                     && !repr.is_fragment()
                     && self.dhcp_input(now, ifx, repr, p.payload())
                 {
+                    self.stats.udp.rx_datagrams += 1;
                     return;
                 }
                 if self.eg.forwarding {

@@ -192,6 +192,17 @@ struct ServeArgs {
     /// file instead of --iface/--addr (without forwarding between them).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Serve DHCP on --iface, handing out this range (FIRST-LAST, inside
+    /// the --addr subnet); ringstack is the router.
+    #[arg(long, value_name = "FIRST-LAST", value_parser = parse_range, requires = "lease_file")]
+    dhcp_server: Option<(Ipv4Addr, Ipv4Addr)>,
+    /// Where the DHCP server keeps its leases (kept across restarts,
+    /// written before every ACK).
+    #[arg(long, value_name = "FILE", requires = "dhcp_server")]
+    lease_file: Option<PathBuf>,
+    /// Lease time the DHCP server grants, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 3600, value_parser = clap::value_parser!(u32).range(60..))]
+    lease_time: u32,
     /// Echo UDP datagrams received on this port (repeatable).
     #[arg(long = "udp-echo", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     udp_echo: Vec<u16>,
@@ -236,6 +247,21 @@ struct PingArgs {
     /// Print only the summary.
     #[arg(short = 'q', long)]
     quiet: bool,
+}
+
+fn parse_range(s: &str) -> Result<(Ipv4Addr, Ipv4Addr), String> {
+    let bad = || {
+        format!(
+            "{s:?} is not a range FIRST-LAST of IPv4 addresses (e.g. 198.18.0.100-198.18.0.199)"
+        )
+    };
+    let (a, b) = s.split_once('-').ok_or_else(bad)?;
+    let a: Ipv4Addr = a.trim().parse().map_err(|_| bad())?;
+    let b: Ipv4Addr = b.trim().parse().map_err(|_| bad())?;
+    if u32::from(a) > u32::from(b) {
+        return Err(format!("{s:?}: the first address is above the last"));
+    }
+    Ok((a, b))
 }
 
 fn parse_cidr(s: &str) -> Result<Ipv4Cidr, String> {
@@ -462,6 +488,28 @@ fn print_stats(stack: &Stack, dev: &dyn Device, prometheus: bool) {
     }
     println!("--- ringstack counters ---");
     print!("{}", s.to_table(true));
+    if let Some(d) = stack.dhcp_server_stats(ringstack::stack::IfaceId(0)) {
+        println!("dhcp_server:");
+        for (k, v) in [
+            ("discovers", d.discovers),
+            ("requests", d.requests),
+            ("offers", d.offers),
+            ("acks", d.acks),
+            ("naks", d.naks),
+            ("releases", d.releases),
+            ("declines", d.declines),
+            ("probes", d.probes),
+            ("probes_in_use", d.probes_in_use),
+            ("refused_pool_exhausted", d.refused_pool_exhausted),
+            ("refused_rate_limited", d.refused_rate_limited),
+            ("refused_per_mac", d.refused_per_mac),
+            ("refused_table_full", d.refused_table_full),
+        ] {
+            if v > 0 {
+                println!("    {k:<32} {v}");
+            }
+        }
+    }
     let d = dev.stats();
     println!("device ({}):", dev.caps().kind);
     println!("    {:<32} {}", "rx_frames", d.rx_frames);
@@ -504,6 +552,9 @@ fn serve(a: ServeArgs) -> Result<i32> {
     }
     let stop = stop_flag()?;
     let (mut dev, mut stack) = bring_up(&a.net)?;
+    if let (Some((first, last)), Some(path)) = (a.dhcp_server, &a.lease_file) {
+        start_dhcp_server(&mut stack, first, last, path, a.lease_time)?;
+    }
     let mut echo = Vec::new();
     for &port in &a.udp_echo {
         let h = stack
@@ -568,6 +619,46 @@ fn serve(a: ServeArgs) -> Result<i32> {
     stack.poll(dev::monotonic_now(), &mut dev)?;
     print_stats(&stack, &*dev, a.prometheus);
     Ok(0)
+}
+
+/// The DHCP server of `serve --dhcp-server`: on interface 0, from its
+/// first address, with a lease file that survives restarts.
+fn start_dhcp_server(
+    stack: &mut Stack,
+    first: Ipv4Addr,
+    last: Ipv4Addr,
+    path: &std::path::Path,
+    lease_secs: u32,
+) -> Result<()> {
+    use ringstack::dhcp::{FileStore, ServerConfig, WallClock};
+    let Some(&me) = stack.addresses().first() else {
+        bail!("--dhcp-server needs --addr: the server's address and subnet");
+    };
+    if !me.contains(first) || !me.contains(last) {
+        bail!("--dhcp-server {first}-{last} is not inside {me}");
+    }
+    let now = dev::monotonic_now();
+    let unix_secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (store, report) = FileStore::open(path, WallClock { now, unix_secs })
+        .with_context(|| format!("lease file {}", path.display()))?;
+    if report.dropped_tail > 0 {
+        tracing::warn!(file = %path.display(), bytes = report.dropped_tail, "lease file ended in a torn record (a crash while writing); it was cut off");
+    }
+    let mut cfg = ServerConfig::new(me);
+    cfg.pools = vec![(first, last)];
+    cfg.lease_time = Duration::from_secs(u64::from(lease_secs));
+    stack
+        .enable_dhcp_server(ringstack::stack::IfaceId(0), cfg, Box::new(store), now)
+        .map_err(|e| anyhow::anyhow!("--dhcp-server: {e}"))?;
+    eprintln!(
+        "ringstack: DHCP server on {me}: {first}-{last}, {lease_secs} s leases, {} held in {}",
+        report.leases,
+        path.display()
+    );
+    Ok(())
 }
 
 fn ping(a: PingArgs) -> Result<bool> {
