@@ -563,6 +563,66 @@ fn a_wan_interface_takes_its_address_and_default_route_from_dnsmasq() {
 }
 
 #[test]
+fn a_lan_host_takes_a_lease_from_the_gateway_and_reaches_the_wan_through_it() {
+    skip_unless!("ip", "ping", "ethtool", "busybox");
+    let line = Line::new(1500, "");
+    let leases = std::env::temp_dir().join(format!("ringstack-{}.leases", line.gw));
+    let mut text = std::fs::read_to_string(&line.config).unwrap();
+    text += &format!(
+        "\n[[dhcp_server]]\ninterface = \"lan\"\nrange = \"198.18.1.100-198.18.1.150\"\nlease_time = 600\nlease_file = \"{}\"\n",
+        leases.display()
+    );
+    std::fs::write(&line.config, text).unwrap();
+    let gw = line.gateway(&["--driver", "packet"]);
+    // The LAN host forgets its static address and asks.
+    let lan_if = run(&["ip", "-n", &line.lan, "-o", "link", "show", "type", "veth"]).expect("link");
+    let lan_if = lan_if
+        .split(':')
+        .nth(1)
+        .unwrap()
+        .trim()
+        .split('@')
+        .next()
+        .unwrap()
+        .to_string();
+    line.lan(&["ip", "addr", "flush", "dev", &lan_if])
+        .expect("flush");
+    let script = std::env::temp_dir().join(format!("ringstack-{}.sh", line.lan));
+    std::fs::write(
+        &script,
+        "#!/bin/sh\n[ \"$1\" = bound ] || exit 0\nip addr add \"$ip/$mask\" dev \"$interface\"\nip route replace default via \"$router\"\necho \"leased $ip router $router\"\n",
+    )
+    .unwrap();
+    run(&["chmod", "+x", &script.to_string_lossy()]).unwrap();
+    let out = line
+        .lan(&[
+            "busybox",
+            "udhcpc",
+            "-i",
+            &lan_if,
+            "-n",
+            "-q",
+            "-f",
+            "-t",
+            "5",
+            "-T",
+            "1",
+            "-s",
+            &script.to_string_lossy(),
+        ])
+        .expect("udhcpc");
+    assert!(out.contains("router 198.18.1.1"), "{out}");
+    let p = line
+        .lan(&["ping", "-c", "5", "-i", "0.05", "-W", "2", "-q", WAN_HOST])
+        .expect("ping through");
+    assert_eq!(ping_summary(&p), (5, 5), "{p}");
+    let counters = gw.finish();
+    assert!(counter(&counters, "if:lan", "dhcp_acks") >= 1, "{counters}");
+    let _ = std::fs::remove_file(&leases);
+    let _ = std::fs::remove_file(&script);
+}
+
+#[test]
 fn check_names_the_line_and_key_of_an_error_and_accepts_a_good_file() {
     let dir = std::env::temp_dir();
     let bad = dir.join(format!("ringstack-check-bad-{}.toml", std::process::id()));

@@ -61,6 +61,8 @@ pub struct GatewayConfig {
     /// In file order.
     pub routes: Vec<RouteConfig>,
     pub options: GatewayOptions,
+    /// In file order; at most one per interface.
+    pub dhcp_servers: Vec<DhcpServerConfig>,
 }
 
 /// One `[[interface]]`.
@@ -115,6 +117,26 @@ pub enum RpFilter {
     #[default]
     Loose,
     Off,
+}
+
+/// One `[[dhcp_server]]`: DHCP served on an interface with a fixed address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DhcpServerConfig {
+    /// The `[[interface]]` it answers on.
+    pub interface: String,
+    /// The dynamic pool, inside the interface's first subnet.
+    pub first: Ipv4Addr,
+    pub last: Ipv4Addr,
+    /// Seconds, at least 60; 3600 by default.
+    pub lease_time: u32,
+    pub lease_file: std::path::PathBuf,
+    /// Option 3; the interface's address by default.
+    pub router: Option<Ipv4Addr>,
+    /// Option 6.
+    pub dns: Vec<Ipv4Addr>,
+    /// `[[dhcp_server.reservation]]`: fixed addresses by MAC.
+    pub reservations: Vec<(MacAddr, Ipv4Addr)>,
+    pub line: usize,
 }
 
 /// One `[[route]]`.
@@ -385,6 +407,28 @@ struct RawFile {
     #[serde(default)]
     route: Vec<Spanned<RawRoute>>,
     gateway: Field<RawGateway>,
+    #[serde(default)]
+    dhcp_server: Vec<Spanned<RawDhcpServer>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDhcpServer {
+    interface: Field<String>,
+    range: Field<String>,
+    lease_time: Field<Int>,
+    lease_file: Field<String>,
+    router: Field<String>,
+    dns: Field<Vec<Spanned<String>>>,
+    #[serde(default)]
+    reservation: Vec<Spanned<RawReservation>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReservation {
+    mac: Field<String>,
+    address: Field<String>,
 }
 
 #[derive(Deserialize)]
@@ -424,7 +468,17 @@ struct RawGateway {
 }
 
 // Listed in unknown-key errors; a test holds them to the structs above.
-const TOP_KEYS: &[&str] = &["interface", "route", "gateway"];
+const TOP_KEYS: &[&str] = &["interface", "route", "gateway", "dhcp_server"];
+const DHCP_SERVER_KEYS: &[&str] = &[
+    "interface",
+    "range",
+    "lease_time",
+    "lease_file",
+    "router",
+    "dns",
+    "reservation",
+];
+const RESERVATION_KEYS: &[&str] = &["mac", "address"];
 const INTERFACE_KEYS: &[&str] = &[
     "name",
     "device",
@@ -597,6 +651,12 @@ fn shape_error(text: &str, e: &toml::de::Error) -> ConfigError {
                 (*k, route_table(*i, None), ROUTE_KEYS)
             }
             [Seg::Key("gateway"), Seg::Key(k), ..] => (*k, GATEWAY_TABLE.to_owned(), GATEWAY_KEYS),
+            [Seg::Key("dhcp_server"), Seg::Index(i), Seg::Key("reservation"), Seg::Index(_), Seg::Key(k), ..] => {
+                (*k, format!("[[dhcp_server.reservation]] of [[dhcp_server]] #{}", i + 1), RESERVATION_KEYS)
+            }
+            [Seg::Key("dhcp_server"), Seg::Index(i), Seg::Key(k), ..] => {
+                (*k, format!("[[dhcp_server]] #{}", i + 1), DHCP_SERVER_KEYS)
+            }
             [Seg::Key(k), ..] => (*k, TOP_TABLE.to_owned(), TOP_KEYS),
             _ => return None,
         };
@@ -618,6 +678,8 @@ fn plain(message: &str) -> String {
         "struct RawInterface",
         "struct RawRoute",
         "struct RawGateway",
+        "struct RawDhcpServer",
+        "struct RawReservation",
     ] {
         m = m.replace(raw, "a table");
     }
@@ -754,10 +816,152 @@ impl Check<'_> {
             Some(g) => self.options(g.into_inner())?,
             None => GatewayOptions::default(),
         };
+        let mut dhcp_servers: Vec<DhcpServerConfig> = Vec::new();
+        for (index, d) in raw.dhcp_server.into_iter().enumerate() {
+            let d = self.dhcp_server(index, d, &interfaces)?;
+            if let Some(o) = dhcp_servers.iter().find(|o| o.interface == d.interface) {
+                return Err(ConfigError::keyed(
+                    d.line,
+                    "interface",
+                    &format!("[[dhcp_server]] #{}", index + 1),
+                    format!(
+                        "\"{}\" has a DHCP server already (line {})",
+                        d.interface, o.line
+                    ),
+                ));
+            }
+            dhcp_servers.push(d);
+        }
         Ok(GatewayConfig {
             interfaces,
             routes,
             options,
+            dhcp_servers,
+        })
+    }
+
+    fn dhcp_server(
+        &self,
+        index: usize,
+        raw: Spanned<RawDhcpServer>,
+        interfaces: &[InterfaceConfig],
+    ) -> Result<DhcpServerConfig, ConfigError> {
+        let line = self.line(&raw);
+        let raw = raw.into_inner();
+        let table = format!("[[dhcp_server]] #{}", index + 1);
+        let t = table.as_str();
+        let need = |v: Option<Spanned<String>>, key: &str, example: &str| {
+            v.ok_or_else(|| {
+                ConfigError::keyed(line, key, t, format!("is missing, e.g. {key} = {example}"))
+            })
+        };
+        let name = need(raw.interface, "interface", "\"lan\"")?;
+        let Some(iface) = interfaces.iter().find(|i| i.name == *name.get_ref()) else {
+            return Err(ConfigError::keyed(
+                self.line(&name),
+                "interface",
+                t,
+                format!("no [[interface]] is named \"{}\"", name.get_ref()),
+            ));
+        };
+        let Some(subnet) = iface.addresses.first().copied() else {
+            return Err(ConfigError::keyed(
+                self.line(&name),
+                "interface",
+                t,
+                format!(
+                    "\"{}\" takes its address from DHCP; a server needs a fixed one",
+                    iface.name
+                ),
+            ));
+        };
+        let range_text = need(raw.range, "range", "\"198.18.0.100-198.18.0.199\"")?;
+        let bad_range = |what: String| ConfigError::keyed(self.line(&range_text), "range", t, what);
+        let (a, b) = range_text
+            .get_ref()
+            .split_once('-')
+            .ok_or_else(|| bad_range(format!("{} is not FIRST-LAST", range_text.get_ref())))?;
+        let first: Ipv4Addr = a
+            .trim()
+            .parse()
+            .map_err(|_| bad_range(format!("{a} is not an IPv4 address")))?;
+        let last: Ipv4Addr = b
+            .trim()
+            .parse()
+            .map_err(|_| bad_range(format!("{b} is not an IPv4 address")))?;
+        if u32::from(first) > u32::from(last) {
+            return Err(bad_range(format!("{first} is above {last}")));
+        }
+        if !subnet.contains(first) || !subnet.contains(last) {
+            return Err(bad_range(format!(
+                "{first}-{last} is not inside {subnet}, the subnet of \"{}\"",
+                iface.name
+            )));
+        }
+        let lease_time = match &raw.lease_time {
+            Some(v) => self.int::<u32>(v, "lease_time", t, 60..=(u32::MAX as i128))?,
+            None => 3600,
+        };
+        let file = need(raw.lease_file, "lease_file", "\"lan.leases\"")?;
+        let addr = |v: &Spanned<String>, key: &str| -> Result<Ipv4Addr, ConfigError> {
+            v.get_ref().parse().map_err(|_| {
+                ConfigError::keyed(
+                    self.line(v),
+                    key,
+                    t,
+                    format!("\"{}\" is not an IPv4 address", v.get_ref()),
+                )
+            })
+        };
+        let router = raw.router.as_ref().map(|r| addr(r, "router")).transpose()?;
+        let dns = match &raw.dns {
+            Some(list) => list
+                .get_ref()
+                .iter()
+                .map(|d| addr(d, "dns"))
+                .collect::<Result<_, _>>()?,
+            None => Vec::new(),
+        };
+        let mut reservations = Vec::new();
+        for r in raw.reservation {
+            let rl = self.line(&r);
+            let r = r.into_inner();
+            let rt = format!("[[dhcp_server.reservation]] of {table}");
+            let mac_text = r
+                .mac
+                .ok_or_else(|| ConfigError::keyed(rl, "mac", &rt, "is missing"))?;
+            let mac: MacAddr = mac_text.get_ref().parse().map_err(|_| {
+                ConfigError::keyed(
+                    self.line(&mac_text),
+                    "mac",
+                    &rt,
+                    format!("\"{}\" is not a MAC address", mac_text.get_ref()),
+                )
+            })?;
+            let at = r
+                .address
+                .ok_or_else(|| ConfigError::keyed(rl, "address", &rt, "is missing"))?;
+            let ip = addr(&at, "address")?;
+            if !subnet.contains(ip) {
+                return Err(ConfigError::keyed(
+                    self.line(&at),
+                    "address",
+                    &rt,
+                    format!("{ip} is not inside {subnet}"),
+                ));
+            }
+            reservations.push((mac, ip));
+        }
+        Ok(DhcpServerConfig {
+            interface: iface.name.clone(),
+            first,
+            last,
+            lease_time,
+            lease_file: std::path::PathBuf::from(file.into_inner()),
+            router,
+            dns,
+            reservations,
+            line,
         })
     }
 
@@ -1278,6 +1482,45 @@ via = "203.0.113.254"
     }
 
     #[test]
+    fn a_dhcp_server_table_parses_and_its_errors_name_line_and_key() {
+        let base =
+            "[[interface]]\nname = \"lan\"\ndevice = \"eth1\"\naddress = \"198.18.0.1/24\"\n\n";
+        let ok = format!("{base}[[dhcp_server]]\ninterface = \"lan\"\nrange = \"198.18.0.100-198.18.0.199\"\nlease_time = 600\nlease_file = \"lan.leases\"\ndns = [\"198.18.0.1\"]\n[[dhcp_server.reservation]]\nmac = \"02:00:00:00:00:10\"\naddress = \"198.18.0.10\"\n");
+        let c = parse(&ok).unwrap();
+        let d = &c.dhcp_servers[0];
+        assert_eq!(
+            (d.first, d.last, d.lease_time),
+            (
+                Ipv4Addr::new(198, 18, 0, 100),
+                Ipv4Addr::new(198, 18, 0, 199),
+                600
+            )
+        );
+        assert_eq!(
+            d.reservations,
+            vec![(
+                MacAddr([2, 0, 0, 0, 0, 0x10]),
+                Ipv4Addr::new(198, 18, 0, 10)
+            )]
+        );
+        assert_eq!(d.dns, vec![Ipv4Addr::new(198, 18, 0, 1)]);
+        let outside = ok.replace("198.18.0.100-198.18.0.199", "198.18.1.100-198.18.1.199");
+        let e = parse(&outside).unwrap_err();
+        assert_eq!((e.line, e.key.as_deref()), (Some(8), Some("range")), "{e}");
+        let no_iface = ok.replace("interface = \"lan\"", "interface = \"dmz\"");
+        let e = parse(&no_iface).unwrap_err();
+        assert_eq!(
+            (e.line, e.key.as_deref()),
+            (Some(7), Some("interface")),
+            "{e}"
+        );
+        let unknown = ok.replace("lease_time = 600", "lease_tme = 600");
+        let e = parse(&unknown).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("lease_tme"), "{e}");
+        assert!(e.to_string().contains("lease_time"), "{e}");
+    }
+
+    #[test]
     fn an_interface_may_take_its_address_from_dhcp_but_not_both() {
         let ok = "[[interface]]\nname = \"wan\"\ndevice = \"eth0\"\ndhcp = true\n";
         let c = parse(ok).unwrap();
@@ -1344,6 +1587,7 @@ address = \"203.0.113.1/24\"
                     line: 16,
                 }],
                 options: GatewayOptions::default(),
+                dhcp_servers: Vec::new(),
             }
         );
         assert_eq!(c.route_interface(&c.routes[0]).unwrap().name, "wan");
@@ -1578,6 +1822,8 @@ route = [{ to = "0.0.0.0/0", via = "203.0.113.254" }]
         assert_eq!(serde_keys::<RawInterface>(), INTERFACE_KEYS);
         assert_eq!(serde_keys::<RawRoute>(), ROUTE_KEYS);
         assert_eq!(serde_keys::<RawGateway>(), GATEWAY_KEYS);
+        assert_eq!(serde_keys::<RawDhcpServer>(), DHCP_SERVER_KEYS);
+        assert_eq!(serde_keys::<RawReservation>(), RESERVATION_KEYS);
     }
 
     #[test]

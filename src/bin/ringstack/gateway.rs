@@ -206,6 +206,7 @@ pub fn run(a: RunArgs) -> Result<i32> {
     if a.show_routes {
         print!("{}", stack.format_routes());
     }
+    start_dhcp_servers(&mut stack, &cfg, &a.config)?;
     let s = &a.services;
     let mut echo = Vec::new();
     for &port in &s.udp_echo {
@@ -280,6 +281,52 @@ pub fn run(a: RunArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// Each `[[dhcp_server]]`, its lease file relative to the config file.
+fn start_dhcp_servers(stack: &mut Stack, cfg: &GatewayConfig, config_path: &Path) -> Result<()> {
+    use ringstack::dhcp::{ClientKey, FileStore, ServerConfig, WallClock};
+    for d in &cfg.dhcp_servers {
+        let what = || format!("[[dhcp_server]] on {:?} (line {})", d.interface, d.line);
+        let id = stack.interface_by_name(&d.interface).with_context(what)?;
+        let Some(&me) = stack.interface_addresses(id).first() else {
+            anyhow::bail!("{}: the interface has no address", what());
+        };
+        let path = config_path
+            .parent()
+            .map(|dir| dir.join(&d.lease_file))
+            .unwrap_or_else(|| d.lease_file.clone());
+        let now = dev::monotonic_now();
+        let unix_secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|t| t.as_secs())
+            .unwrap_or(0);
+        let (store, report) = FileStore::open(&path, WallClock { now, unix_secs })
+            .with_context(|| format!("{}: lease file {}", what(), path.display()))?;
+        let mut sc = ServerConfig::new(me);
+        sc.pools = vec![(d.first, d.last)];
+        sc.lease_time = Duration::from_secs(u64::from(d.lease_time));
+        sc.routers = vec![d.router.unwrap_or(me.addr())];
+        sc.dns = d.dns.clone();
+        sc.reservations = d
+            .reservations
+            .iter()
+            .map(|&(m, ip)| (ClientKey::Mac(m), ip))
+            .collect();
+        stack
+            .enable_dhcp_server(id, sc, Box::new(store), now)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", what()))?;
+        eprintln!(
+            "ringstack: DHCP server on {}: {}-{}, {} s leases, {} held in {}",
+            d.interface,
+            d.first,
+            d.last,
+            d.lease_time,
+            report.leases,
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 fn print_stats(stack: &Stack, cfg: &GatewayConfig, devs: &[Box<dyn Device>], prometheus: bool) {
     let s: Stats = stack.stats();
     if prometheus {
@@ -304,6 +351,22 @@ fn print_stats(stack: &Stack, cfg: &GatewayConfig, devs: &[Box<dyn Device>], pro
             ("device_rx_dropped", ds.rx_dropped),
             ("device_tx_exhausted", ds.tx_exhausted),
         ];
+        let dhcp = stack.dhcp_server_stats(IfaceId(i as u16));
+        let dhcp_rows = dhcp.map(|d| {
+            [
+                ("dhcp_offers", d.offers),
+                ("dhcp_acks", d.acks),
+                ("dhcp_naks", d.naks),
+                ("dhcp_releases", d.releases),
+                ("dhcp_declines", d.declines),
+                ("dhcp_refused_pool_exhausted", d.refused_pool_exhausted),
+                ("dhcp_refused_rate_limited", d.refused_rate_limited),
+            ]
+        });
+        let rows: Vec<(&str, u64)> = rows
+            .into_iter()
+            .chain(dhcp_rows.into_iter().flatten())
+            .collect();
         if prometheus {
             for (k, v) in rows {
                 println!("ringstack_iface_{k}{{iface=\"{}\"}} {v}", c.name);
