@@ -203,6 +203,10 @@ struct ServeArgs {
     /// Lease time the DHCP server grants, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 3600, value_parser = clap::value_parser!(u32).range(60..))]
     lease_time: u32,
+    /// How long the DHCP server holds an offered address for a client that
+    /// has not yet asked for it, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    offer_hold: u32,
     /// Echo UDP datagrams received on this port (repeatable).
     #[arg(long = "udp-echo", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     udp_echo: Vec<u16>,
@@ -504,6 +508,14 @@ fn print_stats(stack: &Stack, dev: &dyn Device, prometheus: bool) {
             ("refused_rate_limited", d.refused_rate_limited),
             ("refused_per_mac", d.refused_per_mac),
             ("refused_table_full", d.refused_table_full),
+            ("refused_probe_backlog", d.refused_probe_backlog),
+            ("refused_hardware", d.refused_hardware),
+            ("drop_malformed", d.drop_malformed),
+            ("drop_not_request", d.drop_not_request),
+            ("ignored_unknown_client", d.ignored_unknown_client),
+            ("ignored_bad_request", d.ignored_bad_request),
+            ("rate_evictions", d.rate_evictions),
+            ("rx", d.rx),
         ] {
             if v > 0 {
                 println!("    {k:<32} {v}");
@@ -553,7 +565,7 @@ fn serve(a: ServeArgs) -> Result<i32> {
     let stop = stop_flag()?;
     let (mut dev, mut stack) = bring_up(&a.net)?;
     if let (Some((first, last)), Some(path)) = (a.dhcp_server, &a.lease_file) {
-        start_dhcp_server(&mut stack, first, last, path, a.lease_time)?;
+        start_dhcp_server(&mut stack, first, last, path, a.lease_time, a.offer_hold)?;
     }
     let mut echo = Vec::new();
     for &port in &a.udp_echo {
@@ -629,6 +641,7 @@ fn start_dhcp_server(
     last: Ipv4Addr,
     path: &std::path::Path,
     lease_secs: u32,
+    offer_hold_secs: u32,
 ) -> Result<()> {
     use ringstack::dhcp::{FileStore, ServerConfig, WallClock};
     let Some(&me) = stack.addresses().first() else {
@@ -650,6 +663,7 @@ fn start_dhcp_server(
     let mut cfg = ServerConfig::new(me);
     cfg.pools = vec![(first, last)];
     cfg.lease_time = Duration::from_secs(u64::from(lease_secs));
+    cfg.offer_hold = Duration::from_secs(u64::from(offer_hold_secs));
     stack
         .enable_dhcp_server(ringstack::stack::IfaceId(0), cfg, Box::new(store), now)
         .map_err(|e| anyhow::anyhow!("--dhcp-server: {e}"))?;
