@@ -390,6 +390,15 @@ struct Bucket {
     at: Instant,
 }
 
+/// The longest client identifier (option 61) a client is known by: one
+/// option's worth. RFC 3396 lets a sender concatenate many, but RFC 6842
+/// makes us echo it, and a reply that long cannot reach the client; the
+/// message is refused as malformed.
+pub const MAX_CLIENT_ID_LEN: usize = 255;
+/// The longest hostname (option 12) kept with a lease (RFC 1035's limit
+/// on a domain name); a longer one is left out.
+pub const MAX_HOSTNAME_LEN: usize = 255;
+
 /// Attempts at finding an unused address for one DISCOVER.
 const MAX_PROBE_ATTEMPTS: u8 = 3;
 
@@ -616,13 +625,30 @@ impl<S: LeaseStore> DhcpServer<S> {
     /// frame.
     pub fn on_message(&mut self, now: Instant, udp_payload: &[u8], from_mac: MacAddr) {
         self.stats.rx += 1;
-        let req = match Repr::parse_bytes(udp_payload) {
+        let mut req = match Repr::parse_bytes(udp_payload) {
             Ok(r) => r,
             Err(_) => {
                 self.stats.drop_malformed += 1;
                 return;
             }
         };
+        if req
+            .options
+            .client_id
+            .as_ref()
+            .is_some_and(|id| id.len() > MAX_CLIENT_ID_LEN)
+        {
+            self.stats.drop_malformed += 1;
+            return;
+        }
+        if req
+            .options
+            .hostname
+            .as_ref()
+            .is_some_and(|h| h.len() > MAX_HOSTNAME_LEN)
+        {
+            req.options.hostname = None;
+        }
         if req.op != Op::Request {
             self.stats.drop_not_request += 1;
             return;
@@ -1566,6 +1592,42 @@ mod tests {
         assert_eq!(ack.yiaddr, o.yiaddr);
         s.check_invariants().unwrap();
         o.yiaddr
+    }
+
+    #[test]
+    fn a_client_id_too_long_to_echo_is_refused_and_a_long_hostname_dropped() {
+        // RFC 3396 lets a client concatenate option 61 to any length (a
+        // fragmented 60 KB DISCOVER carries tens of KB). RFC 6842 makes us
+        // echo it, so no reply could reach the client, yet rapid commit
+        // would bind (and write) a lease under that key.
+        let mut s = server(cfg());
+        let mut d = msg(1, MessageType::Discover, 7);
+        d.options.rapid_commit = true;
+        d.options.client_id = Some(vec![1; MAX_CLIENT_ID_LEN + 1]);
+        send(&mut s, T0, &d, 1);
+        assert_eq!(drain(&mut s, T0), vec![]);
+        assert_eq!(s.stats().drop_malformed, 1);
+        assert_eq!(s.table_len(), 0);
+        // The longest that fits one option is a client like any other; a
+        // hostname longer than DNS allows is left out of the lease.
+        d.options.client_id = Some(vec![1; MAX_CLIENT_ID_LEN]);
+        d.options.hostname = Some("h".repeat(MAX_HOSTNAME_LEN + 1));
+        send(&mut s, T0, &d, 1);
+        for p in probes(&drain(&mut s, T0)) {
+            s.on_probe_result(T0, p, false);
+        }
+        let (to, ack) = one_reply(&drain(&mut s, T0));
+        assert_eq!(ack.message_type, MessageType::Ack);
+        assert_eq!(ack.options.client_id, d.options.client_id);
+        assert!(
+            to.payload.len() <= DEFAULT_MAX_MESSAGE_LEN,
+            "{}",
+            to.payload.len()
+        );
+        let l: Vec<_> = s.leases(T0).collect();
+        assert_eq!(l.len(), 1);
+        assert_eq!(l[0].hostname, None);
+        s.check_invariants().unwrap();
     }
 
     #[test]
