@@ -88,16 +88,21 @@ struct Target {
 
 impl Target {
     fn up() -> Target {
+        // A /16, so floods from thousands of on-link addresses are possible; the
+        // kernel is the gateway the ARP-spoofing scenario targets.
+        Target::up_with(16, &[])
+    }
+
+    /// `serve` on STACK_IP/`prefix`, with `extra` arguments after the usual.
+    fn up_with(prefix: u8, extra: &[String]) -> Target {
         let tag = format!("a{}", SEQ.fetch_add(1, Ordering::Relaxed));
         let pair = VethPair::create(&tag, &format!("{KERNEL_IP}/24")).expect("namespaces");
         host::enter_netns(&pair.ns_b).unwrap();
-        // A /16, so floods from thousands of on-link addresses are possible; the
-        // kernel is the gateway the ARP-spoofing scenario targets.
         let server = Command::new("ip")
             .args([
                 "netns", "exec", &pair.ns_a, BIN, "serve", "--iface", &pair.if_a, "--addr",
             ])
-            .arg(format!("{STACK_IP}/16"))
+            .arg(format!("{STACK_IP}/{prefix}"))
             .args([
                 "--gateway",
                 KERNEL_IP,
@@ -110,6 +115,7 @@ impl Target {
                 "--driver",
                 "packet",
             ])
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -520,4 +526,316 @@ fn syn_flood_cookie_connections_are_as_good_as_others() {
     // single fetch may meet a frame the flood crowded out (a retransmission
     // timeout, ~1 s on a loaded machine) and only has the 5 s limit.
     syn_flood_with_fetches(100_000, FETCH_LIMIT, Some(Duration::from_millis(400)));
+}
+
+// DHCP server attacks (issue #18): `serve --dhcp-server` with a pool of 100
+// addresses, a flood of spoofed clients, then a legitimate one.
+
+/// The pool every DHCP target hands out: 100 addresses.
+const POOL_FIRST: u8 = 100;
+const POOL: &str = "198.18.0.100-198.18.0.199";
+
+/// A target serving DHCP on a /24, and a place for its lease file and the
+/// legitimate client's hook script.
+struct DhcpTarget {
+    t: Target,
+    dir: TempDir,
+}
+
+/// Removed on drop, when a test fails too.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl DhcpTarget {
+    fn up(offer_hold_secs: u64) -> DhcpTarget {
+        let dir = std::env::temp_dir().join(format!(
+            "ringstack-dhcpattack-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let hook = dir.join("hook.sh");
+        std::fs::write(&hook, "#!/bin/sh\necho \"hook $1 ip=$ip\"\n").unwrap();
+        host::run(&["chmod", "+x", &hook.to_string_lossy()]).unwrap();
+        let extra = [
+            "--dhcp-server".to_string(),
+            POOL.to_string(),
+            "--lease-file".to_string(),
+            dir.join("leases").to_string_lossy().into_owned(),
+            "--offer-hold".to_string(),
+            offer_hold_secs.to_string(),
+        ];
+        DhcpTarget {
+            t: Target::up_with(24, &extra),
+            dir: TempDir(dir),
+        }
+    }
+
+    /// Runs a scenario to its end: the script's "sent ..." line.
+    fn attack(&self, scenario: &str, extra: &[String]) -> String {
+        let out = host::run(&self.t.script_args(scenario, extra)).expect("scapy attack");
+        assert!(out.starts_with("sent "), "{out}");
+        eprintln!("{scenario}: {}", out.trim());
+        out
+    }
+
+    /// busybox udhcpc on a fresh macvlan (a MAC the flood never used): the
+    /// address it was bound to, if any, within about 3 s.
+    fn legitimate_client(&self, n: usize) -> Option<String> {
+        let name = format!("{}c{n}", self.t.pair.if_b);
+        let mac = format!("02:00:00:00:0c:{n:02x}");
+        if host::run(&["ip", "link", "show", &name]).is_err() {
+            host::run(&[
+                "ip",
+                "link",
+                "add",
+                &name,
+                "link",
+                &self.t.pair.if_b,
+                "address",
+                &mac,
+                "type",
+                "macvlan",
+                "mode",
+                "bridge",
+            ])
+            .expect("macvlan");
+            host::run(&["ip", "link", "set", "dev", &name, "up"]).expect("up");
+            let _ = host::run(&["ethtool", "-K", &name, "tx", "off"]);
+        }
+        let hook = self.dir.join("hook.sh");
+        let out = Command::new("busybox")
+            .args([
+                "udhcpc", "-i", &name, "-n", "-q", "-f", "-t", "3", "-T", "1", "-s",
+            ])
+            .arg(&hook)
+            .stdin(Stdio::null())
+            .output()
+            .expect("udhcpc");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        text.lines()
+            .find(|l| l.starts_with("hook bound"))
+            .and_then(|l| l.split("ip=").nth(1))
+            .and_then(|s| s.split_whitespace().next())
+            .map(str::to_string)
+    }
+
+    fn finish(self, scenario: &str) -> String {
+        self.t.finish(scenario)
+    }
+}
+
+fn in_pool(addr: &str) -> bool {
+    addr.strip_prefix("198.18.0.")
+        .and_then(|h| h.parse::<u8>().ok())
+        .is_some_and(|h| (POOL_FIRST..POOL_FIRST + 100).contains(&h))
+}
+
+fn dhcp_skip() -> Option<String> {
+    skip().or_else(|| common::skip_reason(&["busybox"]))
+}
+
+/// How long the spoofed-client floods last.
+const DHCP_FLOOD_SECS: &str = "3";
+
+/// DHCP starvation (RFC 2131 has no defence; a server can only bound what
+/// a flood costs it): thousands of DISCOVERs and REQUESTs, each from a new
+/// random source MAC and `chaddr`, as fast as scapy sends them. DISCOVERs
+/// that are never followed by a REQUEST hold the whole pool of 100 as
+/// offers — a legitimate client finds it exhausted — but only for
+/// `offer_hold`; then the pool is there again. The REQUESTs (for addresses
+/// never offered to their sender) take nothing. One source sending 300
+/// DISCOVERs at once gets 8 through its token bucket.
+#[test]
+fn dhcp_starvation_by_spoofed_discovers_lasts_one_offer_hold() {
+    if let Some(why) = dhcp_skip() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    const HOLD: u64 = 10;
+    let d = DhcpTarget::up(HOLD);
+    let out = d.attack(
+        "dhcp_starve_discover",
+        &[POOL_FIRST.to_string(), DHCP_FLOOD_SECS.to_string()],
+    );
+    let flood_over = Instant::now();
+    // The pool is held by offers to clients that will never ask for them.
+    let starved = d.legitimate_client(1);
+    let starved_for = flood_over.elapsed();
+    assert!(
+        starved_for < Duration::from_secs(HOLD - 2),
+        "the first attempt ran past the offer hold: {starved_for:?}"
+    );
+    assert_eq!(
+        starved, None,
+        "a lease while the flood's offers held the whole pool"
+    );
+    // Once the last offer lapsed, a legitimate client gets a lease.
+    let wait = Duration::from_secs(HOLD + 1).saturating_sub(flood_over.elapsed());
+    std::thread::sleep(wait);
+    let got = d
+        .legitimate_client(2)
+        .expect("no lease for a legitimate client once the flood's offers lapsed");
+    assert!(in_pool(&got), "{got} outside the pool");
+    let c = d.finish("dhcp_starvation_by_spoofed_discovers_lasts_one_offer_hold");
+    let n = |k| counter(&c, "dhcp_server", k);
+    eprintln!(
+        "dhcp starvation (discovers): {} discovers {} requests, {} offers, {} acks, {} naks, \
+         refused: pool {} rate {} probe backlog {} table {}, rate evictions {}",
+        n("discovers"),
+        n("requests"),
+        n("offers"),
+        n("acks"),
+        n("naks"),
+        n("refused_pool_exhausted"),
+        n("refused_rate_limited"),
+        n("refused_probe_backlog"),
+        n("refused_table_full"),
+        n("rate_evictions")
+    );
+    let flood: u64 = out
+        .split_whitespace()
+        .skip_while(|w| *w != "flood")
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .expect("flood count");
+    assert!(flood >= 5_000, "only {flood} spoofed messages sent: {out}");
+    assert!(n("discovers") + n("requests") >= 4_000, "{c}");
+    // One source: its bucket's 8, then nothing (300 within well under 1 s).
+    assert!(n("refused_rate_limited") >= 280, "{c}");
+    // The table is the pool: 100 offers to spoofed clients, and the
+    // legitimate client's; every other DISCOVER was refused and counted.
+    assert!(
+        (100..=104).contains(&n("offers")),
+        "the pool is 100 addresses: {c}"
+    );
+    assert!(n("refused_pool_exhausted") >= 1_000, "{c}");
+    // Only the legitimate client's REQUEST was acknowledged; the spoofed
+    // ones naming us were refused (NAK), the INIT-REBOOTs from strangers
+    // ignored.
+    assert_eq!(n("acks"), 1, "{c}");
+    assert!(n("naks") >= 500, "{c}");
+    assert!(n("ignored_unknown_client") >= 500, "{c}");
+    // More sources than the rate limiter tracks (4096): it stayed bounded.
+    assert!(n("rate_evictions") > 0, "{c}");
+}
+
+/// The same flood with Rapid Commit (RFC 4039) in every DISCOVER: each
+/// spoofed client is bound at once, so the pool is gone for a lease time
+/// (what any DHCP server does: the defence is on the switch). What the
+/// server guarantees: exactly the pool is bound, never more, everything
+/// else is refused and counted, and the stack still answers.
+#[test]
+fn dhcp_starvation_by_rapid_commit_binds_the_pool_and_no_more() {
+    if let Some(why) = dhcp_skip() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let d = DhcpTarget::up(60);
+    d.attack(
+        "dhcp_starve_rapid_commit",
+        &[POOL_FIRST.to_string(), DHCP_FLOOD_SECS.to_string()],
+    );
+    assert_eq!(
+        d.legitimate_client(1),
+        None,
+        "a lease out of a pool the flood has bound"
+    );
+    let leases = std::fs::metadata(d.dir.join("leases")).map_or(0, |m| m.len());
+    let c = d.finish("dhcp_starvation_by_rapid_commit_binds_the_pool_and_no_more");
+    let n = |k| counter(&c, "dhcp_server", k);
+    eprintln!(
+        "dhcp starvation (rapid commit): {} discovers, {} acks, refused: pool {} rate {} probe \
+         backlog {}, lease file {leases} bytes",
+        n("discovers"),
+        n("acks"),
+        n("refused_pool_exhausted"),
+        n("refused_rate_limited"),
+        n("refused_probe_backlog"),
+    );
+    // The one-source burst came first, without rapid commit: its client
+    // holds one address as an offer; the flood bound the other 99.
+    assert_eq!(n("offers"), 1, "{c}");
+    assert_eq!(n("acks"), 99, "the pool is 100 addresses: {c}");
+    assert!(n("refused_pool_exhausted") >= 1_000, "{c}");
+    assert!(n("refused_rate_limited") >= 280, "{c}");
+    assert!(n("rate_evictions") > 0, "{c}");
+    // 100 records, not one per spoofed client.
+    assert!(leases < 100 * 1024, "lease file of {leases} bytes");
+}
+
+/// Malformed DHCP messages of every kind from one source (truncated
+/// options, lengths past the end, option overload into garbage, no or bad
+/// message type, no magic cookie, BOOTREPLY and unknown ops, hlen 16 and
+/// 200, short and empty payloads, UDP length lies, hundreds of PADs and
+/// unknown options filling a frame), then 40 fragmented ~58 KB DISCOVERs
+/// with Rapid Commit, each carrying a 46 KB client id in 230 option-61
+/// pieces (RFC 3396): no reply could echo it (RFC 6842) and fit a frame,
+/// so they are refused (before the fix they were bound and written to the
+/// lease file, and their ACKs failed to send). Then a legitimate client.
+#[test]
+fn dhcp_malformed_messages() {
+    if let Some(why) = dhcp_skip() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let d = DhcpTarget::up(60);
+    d.attack("dhcp_malformed", &[POOL_FIRST.to_string()]);
+    let got = d
+        .legitimate_client(1)
+        .expect("no lease for a legitimate client after the malformed messages");
+    assert!(in_pool(&got), "{got} outside the pool");
+    let leases = std::fs::metadata(d.dir.join("leases")).map_or(0, |m| m.len());
+    let c = d.finish("dhcp_malformed_messages");
+    let n = |k| counter(&c, "dhcp_server", k);
+    eprintln!(
+        "dhcp malformed: rx {} drop_malformed {} drop_not_request {} refused_hardware {} \
+         refused_rate_limited {}; discovers {} offers {} acks {}; udp drop_truncated {} \
+         drop_bad_length {} tx_errors {}; ip reassembled {}; lease file {leases} bytes",
+        n("rx"),
+        n("drop_malformed"),
+        n("drop_not_request"),
+        n("refused_hardware"),
+        n("refused_rate_limited"),
+        n("discovers"),
+        n("offers"),
+        n("acks"),
+        counter(&c, "udp", "drop_truncated"),
+        counter(&c, "udp", "drop_bad_length"),
+        counter(&c, "udp", "tx_errors"),
+        counter(&c, "ip", "reassembled"),
+    );
+    // 13 of each round's 18 messages cannot be parsed (200 rounds), and
+    // the 40 giant client ids are refused.
+    assert!(n("drop_malformed") >= 2_600 + 40, "{c}");
+    // BOOTREPLYs from a client.
+    assert!(n("drop_not_request") >= 190, "{c}");
+    // chaddr that is not an Ethernet MAC (hlen 16, htype 6).
+    assert!(n("refused_hardware") >= 390, "{c}");
+    // UDP length fields beyond the datagram or below its header.
+    assert!(
+        counter(&c, "udp", "drop_truncated") + counter(&c, "udp", "drop_bad_length") >= 190,
+        "{c}"
+    );
+    // Every giant DISCOVER was reassembled and reached the server.
+    assert!(counter(&c, "ip", "reassembled") >= 40, "{c}");
+    // What parsed came from one source: its bucket, not the pool.
+    assert!(n("refused_rate_limited") >= 50, "{c}");
+    // Every reply fitted a frame; only the legitimate client is bound.
+    assert_eq!(counter(&c, "udp", "tx_errors"), 0, "{c}");
+    assert_eq!(n("acks"), 1, "{c}");
+    assert!(leases < 4096, "lease file of {leases} bytes");
 }

@@ -5,12 +5,13 @@
 
 Runs in the peer's network namespace and sends raw frames on IFACE. Each
 scenario prints one line, "sent N", when done (syn_flood also prints
-"start T" first, see there). The Rust side (tests/attack.rs)
+"start T" first, see there; the dhcp_ scenarios add what they sent after N). The Rust side (tests/attack.rs)
 then checks that the stack still answers, counted the drops, and kept memory
 under its caps.
 """
 import random
 import socket
+import struct
 import sys
 import time
 
@@ -41,6 +42,211 @@ def send(frames):
     # One socket for the whole list: scapy's fast path.
     sendp(frames, iface=iface, verbose=False)
     print(f"sent {len(frames)}", flush=True)
+
+
+# DHCP (RFC 2131) frames, built by hand: scapy is too slow to build
+# thousands per second. UDP checksum 0: "no checksum" (RFC 768).
+MAGIC = bytes([99, 130, 83, 99])
+BCAST = b"\xff" * 6
+DISCOVER, REQUEST = 1, 3
+
+
+def ip_csum(h):
+    s = sum(struct.unpack(f"!{len(h) // 2}H", h))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def ipv4(src, dst, payload, ident=0, frag=0, total=None):
+    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total if total is not None else 20 + len(payload), ident, frag, 64, 17, 0,
+                    socket.inet_aton(src), socket.inet_aton(dst))
+    return h[:10] + struct.pack("!H", ip_csum(h)) + h[12:] + payload
+
+
+def udp(payload, sport=68, dport=67, length=None):
+    return struct.pack("!HHHH", sport, dport, length if length is not None else 8 + len(payload), 0) + payload
+
+
+def bootp(chaddr, mtype=DISCOVER, opts=b"", xid=1, op=1, htype=1, hlen=6, cookie=MAGIC, sname=b"", file=b"", end=True):
+    h = struct.pack("!BBBBIHH", op, htype, hlen, 0, xid, 0, 0x8000) + b"\0" * 16
+    h += chaddr.ljust(16, b"\0") + sname.ljust(64, b"\0")[:64] + file.ljust(128, b"\0")[:128]
+    o = (bytes([53, 1, mtype]) if mtype is not None else b"") + opts
+    return h + cookie + o + (b"\xff" if end else b"")
+
+
+def client_frame(mac, payload):
+    """From 0.0.0.0:68 to 255.255.255.255:67, broadcast, as a client in INIT."""
+    return BCAST + mac + b"\x08\x00" + ipv4("0.0.0.0", "255.255.255.255", udp(payload))
+
+
+def raw_socket():
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    s.bind((iface, 0))
+    return s
+
+
+def send_raw(s, frames, pace=0):
+    """Frames in order; a full socket buffer waits a little, then goes on.
+    pace: a 1 ms breath every `pace` frames, so the stack's ring keeps up."""
+    n = 0
+    for i, f in enumerate(frames):
+        for _ in range(100):
+            try:
+                s.send(f)
+                n += 1
+                break
+            except OSError:
+                time.sleep(0.001)
+        if pace and i % pace == pace - 1:
+            time.sleep(0.001)
+    return n
+
+
+def rand_mac_bytes():
+    # Locally administered unicast.
+    return bytes([0x02]) + rnd.randbytes(5)
+
+
+def opt(code, value):
+    return bytes([code, len(value)]) + value
+
+
+def flood(s, seconds, make):
+    """make(i) -> frame, sent as fast as the socket takes them for `seconds`."""
+    n, i, t_end = 0, 0, time.time() + seconds
+    while time.time() < t_end:
+        for _ in range(256):
+            try:
+                s.send(make(i))
+                n += 1
+            except OSError:
+                pass
+            i += 1
+    return n
+
+
+def dhcp_scenario(scenario, extra):
+    s = raw_socket()
+    pool0 = int(extra[0]) if extra else 100
+    sent = 0
+    if scenario in ("dhcp_starve_discover", "dhcp_starve_rapid_commit"):
+        # One client (one source MAC and chaddr) sending 300 DISCOVERs in a
+        # burst: past the token bucket's 8 they are refused, and counted.
+        one = bytes.fromhex("02aaaaaaaa01")
+        sent += send_raw(s, [client_frame(one, bootp(one, DISCOVER, xid=i)) for i in range(300)], pace=50)
+        time.sleep(0.2)
+        seconds = float(extra[1]) if len(extra) > 1 else 3.0
+        rapid = scenario == "dhcp_starve_rapid_commit"
+        pool = [f"{net}.0.{pool0 + k}" for k in range(100)]
+
+        def make(i):
+            mac = rand_mac_bytes()
+            # Half DISCOVERs, a quarter each of the two kinds of REQUEST.
+            kind = 3 if rapid else i % 4
+            if kind in (1, 3):
+                # A DISCOVER from a client nobody has seen; with rapid
+                # commit (RFC 4039) it is bound straight away.
+                opts = opt(80, b"") if rapid else b""
+                return client_frame(mac, bootp(mac, DISCOVER, opts, xid=i))
+            if kind == 0:
+                # SELECTING, naming us, for an address never offered to it.
+                opts = opt(54, socket.inet_aton(stack_ip)) + opt(50, socket.inet_aton(rnd.choice(pool)))
+            else:
+                # INIT-REBOOT for some pool address.
+                opts = opt(50, socket.inet_aton(rnd.choice(pool)))
+            return client_frame(mac, bootp(mac, REQUEST, opts, xid=i))
+
+        n = flood(s, seconds, make)
+        sent += n
+        print(f"sent {sent} flood {n} end {time.time():.6f}", flush=True)
+    elif scenario == "dhcp_malformed":
+        me_b = bytes.fromhex(me.replace(":", ""))
+        frames = []
+        count = {}
+
+        def add(kind, payload, chaddr):
+            # From our own Ethernet address, claiming many chaddrs: what
+            # parses is rate limited (one source), so the pool stays free for
+            # the legitimate client.
+            frames.append(client_frame(me_b, payload))
+            count[kind] = count.get(kind, 0) + 1
+
+        for i in range(200):
+            m = rand_mac_bytes()
+            # Option walk errors: a code with no length byte, a length past
+            # the end of the message.
+            add("truncated_option", bootp(m, DISCOVER, b"\x0c", end=False), m)
+            add("length_past_end", bootp(m, DISCOVER, b"\x0c\xf0abc", end=False), m)
+            add("length_past_end", bootp(m, DISCOVER, bytes([61, 255]) + b"\x01" * 20, end=False), m)
+            # Option overload (52) sending the walk into sname and file full
+            # of garbage: runs past their ends.
+            g = rnd.randbytes(128)
+            add("overload_garbage", bootp(m, DISCOVER, opt(52, b"\x03"), sname=bytes([7, 200]) + g[:62],
+                                          file=bytes([9, 250]) + g[:126]), m)
+            add("overload_garbage", bootp(m, DISCOVER, opt(52, bytes([1 + i % 3])),
+                                          sname=rnd.randbytes(64), file=rnd.randbytes(128)), m)
+            # Malformed message types: none, empty, two bytes, unknown.
+            add("bad_message_type", bootp(m, None), m)
+            add("bad_message_type", bootp(m, None, opt(53, b"")), m)
+            add("bad_message_type", bootp(m, None, opt(53, b"\x01\x01")), m)
+            add("bad_message_type", bootp(m, None, opt(53, b"\xee")), m)
+            # Header: no magic cookie, wrong op, hlen 16 and 200, too short,
+            # zero-length.
+            add("no_cookie", bootp(m, DISCOVER, cookie=b"\0\0\0\0"), m)
+            add("wrong_op", bootp(m, DISCOVER, op=2), m)
+            add("wrong_op", bootp(m, DISCOVER, op=7), m)
+            add("hlen_16", bootp(m, DISCOVER, hlen=16), m)
+            add("hlen_200", bootp(m, DISCOVER, hlen=200), m)
+            add("htype_other", bootp(m, DISCOVER, htype=6), m)
+            add("short", bootp(m, DISCOVER)[: rnd.randrange(1, 240)], m)
+            add("zero_length", b"", m)
+        # Hundreds of PADs and unknown options, up to the largest UDP
+        # payload one frame carries.
+        for i in range(100):
+            m = rand_mac_bytes()
+            unk = b"".join(opt(rnd.randrange(100, 250), rnd.randbytes(rnd.randrange(0, 8))) for _ in range(150))
+            msg = bootp(m, DISCOVER, b"\0" * 300 + unk)
+            add("huge_option_list", msg[:1472], m)
+        rnd.shuffle(frames)
+        sent += send_raw(s, frames, pace=32)
+        # A UDP length field larger than the datagram, and one below 8.
+        lies = []
+        for i in range(100):
+            m = rand_mac_bytes()
+            d = bootp(m, DISCOVER)
+            lies.append(BCAST + me_b + b"\x08\x00" + ipv4("0.0.0.0", "255.255.255.255", udp(d, length=len(d) + 100)))
+            lies.append(BCAST + me_b + b"\x08\x00" + ipv4("0.0.0.0", "255.255.255.255", udp(d, length=4)))
+        count["udp_length_lies"] = len(lies)
+        sent += send_raw(s, lies, pace=32)
+        # ~60 KB DHCP messages in fragmented IP datagrams, each from a source
+        # of its own (so no rate limit keeps them from the server): RFC 3396 splits a
+        # long option over many instances of its code; these hold 230
+        # instances of a client id and hundreds of unknown options.
+        big = []
+        for i in range(40):
+            m = rand_mac_bytes()
+            opts = b"\0" * 1000
+            opts += b"".join(opt(61, b"\x01" + rnd.randbytes(200)) for _ in range(230))
+            opts += b"".join(opt(200 + k % 50, rnd.randbytes(50)) for k in range(200))
+            opts += opt(80, b"")  # rapid commit: a lease straight away
+            d = udp(bootp(m, DISCOVER, opts, xid=90000 + i))
+            ident = 4000 + i
+            off = 0
+            while off < len(d):
+                chunk = d[off:off + 1480]
+                more = 0x2000 if off + 1480 < len(d) else 0
+                big.append(BCAST + m + b"\x08\x00" + ipv4("0.0.0.0", "255.255.255.255", chunk, ident=ident,
+                                                          frag=more | (off // 8), total=20 + len(chunk)))
+                off += 1480
+            count["fragmented_60k"] = count.get("fragmented_60k", 0) + 1
+        # After the probes the garbage started have timed out (500 ms), so
+        # these are served, not refused for the probe backlog.
+        time.sleep(1.5)
+        sent += send_raw(s, big, pace=16)
+        print(f"sent {sent} " + " ".join(f"{k}={v}" for k, v in sorted(count.items())), flush=True)
+    else:
+        sys.exit(f"unknown scenario {scenario}")
 
 
 frames = []
@@ -182,6 +388,9 @@ elif scenario == "blind_rst_syn_injection":
         quoted = IP(src=stack_ip, dst=cip) / TCP(sport=sport, dport=cport, seq=rnd.randrange(2**32))
         t, c = [(3, 1), (3, 3), (3, 2), (3, 4), (11, 0)][i % 5]
         frames.append(eth() / IP(src=rand_host(), dst=stack_ip) / ICMP(type=t, code=c, nexthopmtu=68) / Raw(bytes(quoted)[:28]))
+elif scenario.startswith("dhcp_"):
+    dhcp_scenario(scenario, extra)
+    sys.exit(0)
 else:
     sys.exit(f"unknown scenario {scenario}")
 send(frames)
