@@ -254,6 +254,43 @@ impl Drop for Squatter {
 }
 
 #[test]
+fn a_restarted_client_asks_for_its_remembered_address_first() {
+    skip_unless!("ip", "ping", "dnsmasq");
+    let lab = Lab::new();
+    let _server = lab.dnsmasq(&[]);
+    let remembered = lab.leases.with_extension("mine");
+    let file = remembered.to_string_lossy().into_owned();
+    let args = [
+        "--driver",
+        "packet",
+        "--dhcp-keep-lease",
+        "--dhcp-lease-file",
+        file.as_str(),
+    ];
+    let first = lab.serve(&args);
+    let addr = lab.bound(Duration::from_secs(20));
+    first.finish();
+    assert_eq!(std::fs::read_to_string(&remembered).unwrap().trim(), addr);
+    let discovers = count(&lab.dnsmasq_log(), "DHCPDISCOVER");
+    let second = lab.serve(&args);
+    // INIT-REBOOT: a REQUEST for the remembered address, no DISCOVER.
+    assert!(
+        wait_for(Duration::from_secs(20), || answers(&addr)),
+        "{}",
+        lab.dnsmasq_log()
+    );
+    let out = second.finish();
+    assert_eq!(
+        count(&lab.dnsmasq_log(), "DHCPDISCOVER"),
+        discovers,
+        "{}",
+        lab.dnsmasq_log()
+    );
+    assert!(out.contains(&format!("dhcp: bound {addr}/24")), "{out}");
+    let _ = std::fs::remove_file(&remembered);
+}
+
+#[test]
 fn an_offered_address_a_kernel_host_holds_is_declined_and_another_used() {
     skip_unless!("ip", "ping", "dnsmasq");
     let lab = Lab::new();

@@ -124,6 +124,10 @@ pub struct NetArgs {
     /// With --dhcp: do not send DHCPRELEASE at exit (keep the lease).
     #[arg(long, requires = "dhcp")]
     dhcp_keep_lease: bool,
+    /// With --dhcp: remember the leased address in FILE and ask for it
+    /// again at the next start (RFC 2131 INIT-REBOOT).
+    #[arg(long, value_name = "FILE", requires = "dhcp")]
+    dhcp_lease_file: Option<PathBuf>,
     /// Our MAC address (default: the interface's; a random local one on TAP).
     #[arg(long, value_parser = parse_mac)]
     mac: Option<MacAddr>,
@@ -418,6 +422,7 @@ pub fn bring_up(net: &NetArgs) -> Result<(Box<dyn Device>, Stack)> {
             // interface, nothing to desynchronise from.
             init_delay: (Duration::ZERO, Duration::ZERO),
             send_release: !net.dhcp_keep_lease,
+            requested: net.dhcp_lease_file.as_deref().and_then(remembered_lease),
             ..Default::default()
         };
         stack
@@ -615,6 +620,15 @@ fn serve(a: ServeArgs) -> Result<i32> {
                 }
             }
         }
+        while let Some(ev) = stack.take_dhcp_event() {
+            if let (ringstack::stack::DhcpEvent::Bound { lease, .. }, Some(path)) =
+                (&ev, &a.net.dhcp_lease_file)
+            {
+                if let Err(e) = std::fs::write(path, format!("{}\n", lease.address.addr())) {
+                    tracing::warn!(file = %path.display(), "cannot remember the lease: {e}");
+                }
+            }
+        }
         if !services.is_empty() {
             busy |= services.step(now, &mut stack);
         }
@@ -631,6 +645,18 @@ fn serve(a: ServeArgs) -> Result<i32> {
     stack.poll(dev::monotonic_now(), &mut dev)?;
     print_stats(&stack, &*dev, a.prometheus);
     Ok(0)
+}
+
+/// The address a `--dhcp-lease-file` remembers, if it holds one.
+fn remembered_lease(path: &std::path::Path) -> Option<Ipv4Addr> {
+    let text = std::fs::read_to_string(path).ok()?;
+    match text.trim().parse() {
+        Ok(ip) => Some(ip),
+        Err(_) => {
+            tracing::warn!(file = %path.display(), "not an address; starting without one");
+            None
+        }
+    }
 }
 
 /// The DHCP server of `serve --dhcp-server`: on interface 0, from its
