@@ -202,37 +202,48 @@ impl Stack {
                 else {
                     return;
                 };
-                let udp = udpw::Repr {
-                    src_port: SERVER_PORT,
-                    dst_port: r.dst_port,
+                let ports = (SERVER_PORT, r.dst_port);
+                self.send_dhcp(now, tx, ifx, r.dst_mac, (src, r.dst_ip), ports, &r.payload);
+            }
+        }
+    }
+
+    /// A DHCP datagram: framed to `mac` on `ifx` without routing or ARP
+    /// when given, routed otherwise; counted either way.
+    #[allow(clippy::too_many_arguments)]
+    fn send_dhcp(
+        &mut self,
+        now: Instant,
+        tx: &mut dyn Transmitters,
+        ifx: IfaceId,
+        mac: Option<MacAddr>,
+        (src, dst): (Ipv4Addr, Ipv4Addr),
+        (src_port, dst_port): (u16, u16),
+        payload: &[u8],
+    ) {
+        let udp = udpw::Repr { src_port, dst_port };
+        let len = udpw::HEADER_LEN + payload.len();
+        let mut emit =
+            |b: &mut [u8]| udp.emit(&mut udpw::Packet::new_unchecked(b), src, dst, payload);
+        let sent = match mac {
+            Some(mac) => self.send_link(tx, ifx, mac, src, dst, len, &mut emit),
+            None => {
+                let h = IpTx {
+                    src,
+                    dst,
+                    protocol: Protocol::Udp,
+                    ttl: self.eg.ttl,
+                    tos: 0,
+                    dont_frag: false,
                 };
-                let len = udpw::HEADER_LEN + r.payload.len();
-                let dst = r.dst_ip;
-                let payload = r.payload;
-                let mut emit = |b: &mut [u8]| {
-                    udp.emit(&mut udpw::Packet::new_unchecked(b), src, dst, &payload)
-                };
-                let sent = match r.dst_mac {
-                    Some(mac) => self.send_link(tx, ifx, mac, src, dst, len, &mut emit),
-                    None => {
-                        let h = IpTx {
-                            src,
-                            dst,
-                            protocol: Protocol::Udp,
-                            ttl: self.eg.ttl,
-                            tos: 0,
-                            dont_frag: false,
-                        };
-                        self.out().send_ip(now, tx, h, len, &mut emit)
-                    }
-                };
-                match sent {
-                    Ok(()) => self.stats.udp.tx_datagrams += 1,
-                    Err(e) => {
-                        self.stats.udp.tx_errors += 1;
-                        tracing::debug!(iface = %self.ifs[ifx.index()].name, "dhcp server: send failed: {e}");
-                    }
-                }
+                self.out().send_ip(now, tx, h, len, &mut emit)
+            }
+        };
+        match sent {
+            Ok(()) => self.stats.udp.tx_datagrams += 1,
+            Err(e) => {
+                self.stats.udp.tx_errors += 1;
+                tracing::debug!(iface = %self.ifs[ifx.index()].name, "dhcp: send failed: {e}");
             }
         }
     }
@@ -264,36 +275,9 @@ impl Stack {
     ) {
         match a {
             ClientAction::Send(t) => {
-                let udp = udpw::Repr {
-                    src_port: CLIENT_PORT,
-                    dst_port: SERVER_PORT,
-                };
-                let len = udpw::HEADER_LEN + t.payload.len();
-                let (src, dst) = (t.src, t.dst);
-                let payload = t.payload;
-                let mut emit = |b: &mut [u8]| {
-                    udp.emit(&mut udpw::Packet::new_unchecked(b), src, dst, &payload)
-                };
-                let sent = if t.dst.is_broadcast() {
-                    self.send_link(tx, ifx, MacAddr::BROADCAST, src, dst, len, &mut emit)
-                } else {
-                    let h = IpTx {
-                        src,
-                        dst,
-                        protocol: Protocol::Udp,
-                        ttl: self.eg.ttl,
-                        tos: 0,
-                        dont_frag: false,
-                    };
-                    self.out().send_ip(now, tx, h, len, &mut emit)
-                };
-                match sent {
-                    Ok(()) => self.stats.udp.tx_datagrams += 1,
-                    Err(e) => {
-                        self.stats.udp.tx_errors += 1;
-                        tracing::debug!(iface = %self.ifs[ifx.index()].name, "dhcp: send failed: {e}");
-                    }
-                }
+                let mac = t.is_broadcast().then_some(MacAddr::BROADCAST);
+                let ports = (CLIENT_PORT, SERVER_PORT);
+                self.send_dhcp(now, tx, ifx, mac, (t.src, t.dst), ports, &t.payload);
             }
             ClientAction::ArpProbe(ip) => self.send_arp_claim(tx, ifx, Ipv4Addr::UNSPECIFIED, ip),
             ClientAction::ArpAnnounce(ip) => self.send_arp_claim(tx, ifx, ip, ip),
