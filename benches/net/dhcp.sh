@@ -56,14 +56,16 @@ generate() { # label -> prints "label leases_per_s p50_ms p99_ms"
 }
 results=()
 for r in $(seq "$runs"); do
-    for drv in packet "xdp --xdp-attach drv"; do
+    for drv in packet "xdp --xdp-attach drv" "packet --dhcp-probe-ms 0"; do
         rm -f "$tmp/ringstack.leases"
         echo "== ringstack --driver $drv, run $r" >>"$log"
         ip netns exec "$S" taskset -c 1 "$R" serve --iface "${T}a" --driver $drv \
             --addr 198.18.0.1/16 --dhcp-server "$first-$last" \
             --lease-file "$tmp/ringstack.leases" --lease-time 3600 >>"$log" 2>&1 &
         pid=$!; pids+=("$pid"); sleep 1.5
-        results+=("$(generate "ringstack-${drv%% *}")")
+        label="ringstack-${drv%% *}"
+        case "$drv" in *probe-ms*) label="$label-no-probe";; esac
+        results+=("$(generate "$label")")
         kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
     done
     rm -f "$tmp/dnsmasq.leases"

@@ -211,6 +211,12 @@ struct ServeArgs {
     /// has not yet asked for it, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
     offer_hold: u32,
+    /// How long the DHCP server waits for an answer to the ARP probe of an
+    /// address before offering it, in milliseconds; 0 offers without
+    /// probing (faster, but an address someone took by hand is offered
+    /// until the client declines it).
+    #[arg(long, value_name = "MS", default_value_t = 500, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    dhcp_probe_ms: u32,
     /// Echo UDP datagrams received on this port (repeatable).
     #[arg(long = "udp-echo", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     udp_echo: Vec<u16>,
@@ -570,7 +576,7 @@ fn serve(a: ServeArgs) -> Result<i32> {
     let stop = stop_flag()?;
     let (mut dev, mut stack) = bring_up(&a.net)?;
     if let (Some((first, last)), Some(path)) = (a.dhcp_server, &a.lease_file) {
-        start_dhcp_server(&mut stack, first, last, path, a.lease_time, a.offer_hold)?;
+        start_dhcp_server(&mut stack, first, last, path, (a.lease_time, a.offer_hold, a.dhcp_probe_ms))?;
     }
     let mut echo = Vec::new();
     for &port in &a.udp_echo {
@@ -666,8 +672,7 @@ fn start_dhcp_server(
     first: Ipv4Addr,
     last: Ipv4Addr,
     path: &std::path::Path,
-    lease_secs: u32,
-    offer_hold_secs: u32,
+    (lease_secs, offer_hold_secs, probe_ms): (u32, u32, u32),
 ) -> Result<()> {
     use ringstack::dhcp::{FileStore, ServerConfig, WallClock};
     let Some(&me) = stack.addresses().first() else {
@@ -690,6 +695,10 @@ fn start_dhcp_server(
     cfg.pools = vec![(first, last)];
     cfg.lease_time = Duration::from_secs(u64::from(lease_secs));
     cfg.offer_hold = Duration::from_secs(u64::from(offer_hold_secs));
+    cfg.probe = probe_ms > 0;
+    if probe_ms > 0 {
+        cfg.probe_timeout = Duration::from_millis(u64::from(probe_ms));
+    }
     stack
         .enable_dhcp_server(ringstack::stack::IfaceId(0), cfg, Box::new(store), now)
         .map_err(|e| anyhow::anyhow!("--dhcp-server: {e}"))?;
