@@ -134,6 +134,9 @@ pub struct DhcpServerConfig {
     pub router: Option<Ipv4Addr>,
     /// Option 6.
     pub dns: Vec<Ipv4Addr>,
+    /// How long an ARP probe of an address waits before it is offered, in
+    /// milliseconds (500 by default); 0 offers without probing.
+    pub probe_ms: u32,
     /// `[[dhcp_server.reservation]]`: fixed addresses by MAC.
     pub reservations: Vec<(MacAddr, Ipv4Addr)>,
     pub line: usize,
@@ -420,6 +423,7 @@ struct RawDhcpServer {
     lease_file: Field<String>,
     router: Field<String>,
     dns: Field<Vec<Spanned<String>>>,
+    probe_ms: Field<Int>,
     #[serde(default)]
     reservation: Vec<Spanned<RawReservation>>,
 }
@@ -476,6 +480,7 @@ const DHCP_SERVER_KEYS: &[&str] = &[
     "lease_file",
     "router",
     "dns",
+    "probe_ms",
     "reservation",
 ];
 const RESERVATION_KEYS: &[&str] = &["mac", "address"];
@@ -922,6 +927,10 @@ impl Check<'_> {
                 .collect::<Result<_, _>>()?,
             None => Vec::new(),
         };
+        let probe_ms = match &raw.probe_ms {
+            Some(v) => self.int::<u32>(v, "probe_ms", t, 0..=10_000)?,
+            None => 500,
+        };
         let mut reservations = Vec::new();
         for r in raw.reservation {
             let rl = self.line(&r);
@@ -960,6 +969,7 @@ impl Check<'_> {
             lease_file: std::path::PathBuf::from(file.into_inner()),
             router,
             dns,
+            probe_ms,
             reservations,
             line,
         })

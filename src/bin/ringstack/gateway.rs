@@ -306,6 +306,10 @@ fn start_dhcp_servers(stack: &mut Stack, cfg: &GatewayConfig, config_path: &Path
         sc.lease_time = Duration::from_secs(u64::from(d.lease_time));
         sc.routers = vec![d.router.unwrap_or(me.addr())];
         sc.dns = d.dns.clone();
+        sc.probe = d.probe_ms > 0;
+        if d.probe_ms > 0 {
+            sc.probe_timeout = Duration::from_millis(u64::from(d.probe_ms));
+        }
         sc.reservations = d
             .reservations
             .iter()
@@ -361,6 +365,10 @@ fn print_stats(stack: &Stack, cfg: &GatewayConfig, devs: &[Box<dyn Device>], pro
                 ("dhcp_declines", d.declines),
                 ("dhcp_refused_pool_exhausted", d.refused_pool_exhausted),
                 ("dhcp_refused_rate_limited", d.refused_rate_limited),
+                ("dhcp_refused_probe_backlog", d.refused_probe_backlog),
+                ("dhcp_refused_per_mac", d.refused_per_mac),
+                ("dhcp_refused_table_full", d.refused_table_full),
+                ("dhcp_drop_malformed", d.drop_malformed),
             ]
         });
         let rows: Vec<(&str, u64)> = rows

@@ -576,7 +576,13 @@ fn serve(a: ServeArgs) -> Result<i32> {
     let stop = stop_flag()?;
     let (mut dev, mut stack) = bring_up(&a.net)?;
     if let (Some((first, last)), Some(path)) = (a.dhcp_server, &a.lease_file) {
-        start_dhcp_server(&mut stack, first, last, path, (a.lease_time, a.offer_hold, a.dhcp_probe_ms))?;
+        start_dhcp_server(
+            &mut stack,
+            first,
+            last,
+            path,
+            (a.lease_time, a.offer_hold, a.dhcp_probe_ms),
+        )?;
     }
     let mut echo = Vec::new();
     for &port in &a.udp_echo {
