@@ -25,6 +25,7 @@ pub mod dev;
 pub mod eth;
 pub mod icmp;
 pub mod ip;
+pub mod net;
 pub mod route;
 pub mod router;
 pub mod stack;
