@@ -372,14 +372,14 @@ pub(crate) struct Mirror {
     pub w: Notifier,
     r_on: bool,
     w_on: bool,
-    #[allow(dead_code)] // used by the mio adapter, next
+    #[cfg_attr(not(feature = "mio"), allow(dead_code))]
     pub r_registered: bool,
-    #[allow(dead_code)] // used by the mio adapter, next
+    #[cfg_attr(not(feature = "mio"), allow(dead_code))]
     pub w_registered: bool,
 }
 
 impl Mirror {
-    #[allow(dead_code)] // used by the mio adapter, next
+    #[cfg_attr(not(feature = "mio"), allow(dead_code))]
     pub(crate) fn new() -> io::Result<Mirror> {
         Ok(Mirror {
             r: Notifier::new()?,

@@ -44,6 +44,12 @@
 //!   `WouldBlock`). Addresses are anything that is
 //!   [`ToSocketAddrs`](std::net::ToSocketAddrs); ringstack is IPv4 only,
 //!   so IPv6 addresses fail with `Unsupported`.
+//! - With the `mio` feature the three implement
+//!   [`mio::event::Source`](https://docs.rs/mio/1/mio/event/trait.Source.html),
+//!   edge-triggered like mio's own sockets (read or write until
+//!   `WouldBlock`, then wait for the next event); a connection started
+//!   with [`TcpStream::connect_nonblocking`] becomes writable when its
+//!   handshake ends.
 //!
 //! Sockets are `Send + Sync` and own a handle to their stack: the stack
 //! thread ends when the [`NetStack`] and every socket are gone (after up
@@ -69,6 +75,8 @@
 //! run-to-completion API (application ↔ socket buffer ↔ TCP ring).
 
 mod core;
+#[cfg(feature = "mio")]
+mod mio;
 mod ring;
 mod tcp;
 mod thread;

@@ -517,3 +517,170 @@ fn many_threads_share_one_stack() {
     }
     udp_echo.join().unwrap();
 }
+
+/// An edge-triggered mio echo server: reads and writes until WouldBlock,
+/// keeps what it could not write, and waits for the next event.
+#[cfg(feature = "mio")]
+fn mio_echo_server(l: TcpListener, stop: Arc<std::sync::atomic::AtomicBool>) -> usize {
+    use ::mio::{Events, Interest, Poll, Token};
+    use std::collections::HashMap;
+    let mut poll = Poll::new().unwrap();
+    let mut l = l;
+    poll.registry()
+        .register(&mut l, Token(0), Interest::READABLE)
+        .unwrap();
+    let mut conns: HashMap<usize, (TcpStream, Vec<u8>)> = HashMap::new();
+    let mut next = 1;
+    let mut served = 0;
+    let mut events = Events::with_capacity(256);
+    while !stop.load(Ordering::Relaxed) {
+        poll.poll(&mut events, Some(StdDuration::from_millis(50)))
+            .unwrap();
+        for ev in events.iter() {
+            if ev.token() == Token(0) {
+                loop {
+                    match l.accept() {
+                        Ok((mut s, _)) => {
+                            let t = Token(next);
+                            next += 1;
+                            poll.registry()
+                                .register(&mut s, t, Interest::READABLE | Interest::WRITABLE)
+                                .unwrap();
+                            conns.insert(t.0, (s, Vec::new()));
+                            served += 1;
+                        }
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                        Err(e) => panic!("accept: {e}"),
+                    }
+                }
+                continue;
+            }
+            let Some((s, pending)) = conns.get_mut(&ev.token().0) else {
+                continue;
+            };
+            let mut closed = false;
+            let mut buf = [0u8; 4096];
+            loop {
+                // Write what is pending before reading more.
+                while !pending.is_empty() {
+                    match s.write(pending) {
+                        Ok(n) => {
+                            pending.drain(..n);
+                        }
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                        Err(_) => {
+                            closed = true;
+                            break;
+                        }
+                    }
+                }
+                if !pending.is_empty() || closed {
+                    break;
+                }
+                match s.read(&mut buf) {
+                    Ok(0) => {
+                        closed = true;
+                        break;
+                    }
+                    Ok(n) => pending.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(_) => {
+                        closed = true;
+                        break;
+                    }
+                }
+            }
+            if closed {
+                let (mut s, _) = conns.remove(&ev.token().0).unwrap();
+                poll.registry().deregister(&mut s).unwrap();
+            }
+        }
+    }
+    served
+}
+
+#[cfg(feature = "mio")]
+#[test]
+fn mio_edge_triggered_echo_with_many_connections() {
+    let (a, b) = stacks();
+    let l = TcpListener::bind(&b, "0.0.0.0:7").unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let server = std::thread::spawn(move || mio_echo_server(l, stop2));
+    let mut conns: Vec<TcpStream> = (0..100)
+        .map(|_| {
+            let s = TcpStream::connect(&a, "10.0.0.2:7").unwrap();
+            s.set_read_timeout(Some(StdDuration::from_secs(10)))
+                .unwrap();
+            s
+        })
+        .collect();
+    for round in 0..3u8 {
+        for (i, s) in conns.iter_mut().enumerate() {
+            // Some larger than the socket buffer, so the server sees
+            // WouldBlock on write and must wait for a writable edge.
+            let len = if i % 10 == 0 { 200_000 } else { 100 + i };
+            let msg = pattern(len, round ^ i as u8);
+            let mut w = s.try_clone().unwrap();
+            let sent = msg.clone();
+            let writer = std::thread::spawn(move || w.write_all(&sent).unwrap());
+            let mut back = vec![0u8; msg.len()];
+            s.read_exact(&mut back)
+                .unwrap_or_else(|e| panic!("round {round} conn {i}: {e}"));
+            writer.join().unwrap();
+            assert!(back == msg);
+        }
+    }
+    drop(conns);
+    stop.store(true, Ordering::Relaxed);
+    assert_eq!(server.join().unwrap(), 100);
+}
+
+#[cfg(feature = "mio")]
+#[test]
+fn mio_nonblocking_connect_reports_writable_then_refused_or_connected() {
+    use ::mio::{Events, Interest, Poll, Token};
+    let (a, b) = stacks();
+    let _l = TcpListener::bind(&b, "0.0.0.0:7").unwrap();
+    let mut poll = Poll::new().unwrap();
+    let mut ok = TcpStream::connect_nonblocking(&a, "10.0.0.2:7".parse().unwrap()).unwrap();
+    let mut refused = TcpStream::connect_nonblocking(&a, "10.0.0.2:8".parse().unwrap()).unwrap();
+    poll.registry()
+        .register(&mut ok, Token(1), Interest::READABLE | Interest::WRITABLE)
+        .unwrap();
+    poll.registry()
+        .register(&mut refused, Token(2), Interest::WRITABLE)
+        .unwrap();
+    let mut events = Events::with_capacity(8);
+    let (mut saw_ok, mut saw_refused) = (false, false);
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(5);
+    while !(saw_ok && saw_refused) {
+        assert!(std::time::Instant::now() < deadline, "no writable event");
+        poll.poll(&mut events, Some(StdDuration::from_millis(100)))
+            .unwrap();
+        for ev in events.iter() {
+            assert!(ev.is_writable(), "{ev:?}");
+            match ev.token() {
+                Token(1) => {
+                    assert!(ok.peer_addr().is_ok());
+                    assert!(ok.take_error().unwrap().is_none());
+                    saw_ok = true;
+                }
+                Token(2) => {
+                    let e = refused.take_error().unwrap().expect("an error");
+                    assert_eq!(e.kind(), ErrorKind::ConnectionRefused);
+                    saw_refused = true;
+                }
+                t => panic!("{t:?}"),
+            }
+        }
+    }
+    // Connected and idle: no readable event, no more writable ones.
+    poll.poll(&mut events, Some(StdDuration::from_millis(100)))
+        .unwrap();
+    assert!(events.is_empty(), "spurious events");
+    assert_eq!(
+        ok.read(&mut [0u8; 4]).unwrap_err().kind(),
+        ErrorKind::WouldBlock
+    );
+}
