@@ -584,7 +584,7 @@ impl<B: Body> Sock<B> {
 
     /// Run `op` once for an async task: `Pending` leaves the task's waker
     /// to be woken at the socket's next change.
-    #[allow(dead_code)] // used by the tokio adapter, next
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn poll_op<R>(
         &self,
         core: &Core,

@@ -50,6 +50,9 @@
 //!   `WouldBlock`, then wait for the next event); a connection started
 //!   with [`TcpStream::connect_nonblocking`] becomes writable when its
 //!   handshake ends.
+//! - With the `tokio` feature, [`tokio`](self::tokio) has `TcpListener`,
+//!   `TcpStream` (with `AsyncRead` and `AsyncWrite`) and `UdpSocket`
+//!   usable from any tokio runtime.
 //!
 //! Sockets are `Send + Sync` and own a handle to their stack: the stack
 //! thread ends when the [`NetStack`] and every socket are gone (after up
@@ -80,6 +83,8 @@ mod mio;
 mod ring;
 mod tcp;
 mod thread;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 mod udp;
 
 #[cfg(test)]

@@ -684,3 +684,83 @@ fn mio_nonblocking_connect_reports_writable_then_refused_or_connected() {
         ErrorKind::WouldBlock
     );
 }
+
+#[cfg(feature = "tokio")]
+#[test]
+fn tokio_echo_on_both_runtimes() {
+    use super::tokio::{TcpListener, TcpStream, UdpSocket};
+    use ::tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (a, b) = stacks();
+    let server_rt = ::tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let bb = b.clone();
+    server_rt.spawn(async move {
+        let l = TcpListener::bind(&bb, "0.0.0.0:7").await.unwrap();
+        loop {
+            let (mut s, _) = l.accept().await.unwrap();
+            ::tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                loop {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => s.write_all(&buf[..n]).await.unwrap(),
+                    }
+                }
+            });
+        }
+    });
+    server_rt.spawn(async move {
+        let u = UdpSocket::bind(&b, "0.0.0.0:7").await.unwrap();
+        let mut buf = [0u8; 2048];
+        loop {
+            let (n, from) = u.recv_from(&mut buf).await.unwrap();
+            u.send_to(&buf[..n], from).await.unwrap();
+        }
+    });
+    let client_rt = ::tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    client_rt.block_on(async {
+        let mut tasks = Vec::new();
+        for t in 0..20u8 {
+            let a = a.clone();
+            tasks.push(::tokio::spawn(async move {
+                let s = TcpStream::connect(&a, "10.0.0.2:7").await.unwrap();
+                s.set_nodelay(true).unwrap();
+                let (mut r, mut w) = ::tokio::io::split(s);
+                let msg = pattern(50_000 + t as usize * 1000, t);
+                let sent = msg.clone();
+                let writer = ::tokio::spawn(async move {
+                    w.write_all(&sent).await.unwrap();
+                    w.shutdown().await.unwrap();
+                });
+                let mut back = Vec::new();
+                r.read_to_end(&mut back).await.unwrap();
+                writer.await.unwrap();
+                assert!(back == msg, "task {t}");
+            }));
+        }
+        for t in tasks {
+            ::tokio::time::timeout(StdDuration::from_secs(20), t)
+                .await
+                .expect("lost wake-up")
+                .unwrap();
+        }
+        let u = UdpSocket::bind(&a, "0.0.0.0:0").await.unwrap();
+        u.connect("10.0.0.2:7").await.unwrap();
+        for i in 0..50u8 {
+            u.send(&[i; 64]).await.unwrap();
+            let mut buf = [0u8; 128];
+            let n = ::tokio::time::timeout(StdDuration::from_secs(5), u.recv(&mut buf))
+                .await
+                .expect("lost wake-up")
+                .unwrap();
+            assert_eq!(&buf[..n], &[i; 64]);
+        }
+        let e = TcpStream::connect(&a, "10.0.0.2:8").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ConnectionRefused);
+    });
+}
