@@ -391,7 +391,9 @@ impl Mirror {
         })
     }
 
-    pub(crate) fn set(&mut self, readable: bool, writable: bool) {
+    /// Returns whether a descriptor became ready (an epoll waiter wakes).
+    pub(crate) fn set(&mut self, readable: bool, writable: bool) -> bool {
+        let woke = (readable && !self.r_on) || (writable && !self.w_on);
         if readable != self.r_on {
             if readable {
                 self.r.notify();
@@ -408,6 +410,7 @@ impl Mirror {
             }
             self.w_on = writable;
         }
+        woke
     }
 }
 
@@ -490,27 +493,32 @@ impl<B: Body> Sock<B> {
         self.dirty.load(Ordering::Acquire)
     }
 
-    /// The stack thread changed the state: wake whoever waits.
-    pub(crate) fn notify(&self, st: &mut State<B>) {
+    /// The stack thread changed the state: wake whoever waits. Returns
+    /// whether a thread or task was woken.
+    pub(crate) fn notify(&self, st: &mut State<B>) -> bool {
         self.events.fetch_add(1, Ordering::Release);
+        let mut woke = st.waiters > 0 || !st.wakers.is_empty();
         if st.waiters > 0 {
             self.cond.notify_all();
         }
         for w in st.wakers.drain(..) {
             w.wake();
         }
-        Self::settle(st);
+        woke |= Self::settle(st);
+        woke
     }
 
-    /// Bring mio's eventfds in line with the state (after any change).
-    pub(crate) fn settle(st: &mut State<B>) {
+    /// Bring mio's eventfds in line with the state (after any change);
+    /// whether one became ready.
+    pub(crate) fn settle(st: &mut State<B>) -> bool {
         let (r, w) = if st.dead.is_some() {
             (true, true)
         } else {
             (st.b.readable(), st.b.writable())
         };
-        if let Some(m) = &mut st.mirror {
-            m.set(r, w);
+        match &mut st.mirror {
+            Some(m) => m.set(r, w),
+            None => false,
         }
     }
 

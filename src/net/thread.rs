@@ -76,6 +76,8 @@ pub(crate) struct Runtime {
     accepted: Vec<(u64, Entry)>,
     /// Entries whose handles are gone but which still have work.
     closing: Vec<u64>,
+    /// A thread or task was woken in this pass.
+    woke: bool,
 }
 
 impl Runtime {
@@ -89,6 +91,7 @@ impl Runtime {
             fds: Vec::new(),
             accepted: Vec::new(),
             closing: Vec::new(),
+            woke: false,
         }
     }
 
@@ -114,6 +117,12 @@ impl Runtime {
             }
             if !self.closing.is_empty() {
                 self.service_closing();
+            }
+            if std::mem::take(&mut self.woke) {
+                // Let a woken application thread run now if it shares
+                // our core, rather than when our time slice ends: it
+                // will likely answer at once. Cheap when it does not.
+                std::thread::yield_now();
             }
             if self.core.stop.load(Ordering::Acquire) && self.core_queue_empty() {
                 let until = *linger_until.get_or_insert(now + self.opts.linger);
@@ -313,15 +322,11 @@ impl Runtime {
         let Some(e) = self.entries.get_mut(&id) else {
             return;
         };
-        match e {
-            Entry::Stream(s) => {
-                service_stream(self.stack.tcp(), s);
-            }
-            Entry::Listen(l) => {
-                service_listen(self.stack.tcp(), l, &self.core, &mut self.accepted);
-            }
+        self.woke |= match e {
+            Entry::Stream(s) => service_stream(self.stack.tcp(), s),
+            Entry::Listen(l) => service_listen(self.stack.tcp(), l, &self.core, &mut self.accepted),
             Entry::Udp(u) => service_udp(&mut self.stack, u),
-        }
+        };
         self.insert_accepted();
     }
 
@@ -333,7 +338,7 @@ impl Runtime {
             match e {
                 Entry::Stream(s) => {
                     if s.f.connecting || s.f.tx_left || s.f.closing || s.sock.is_dirty() {
-                        service_stream(tcp, s);
+                        self.woke |= service_stream(tcp, s);
                         continue;
                     }
                     if s.f.eof {
@@ -348,15 +353,17 @@ impl Runtime {
                     {
                         continue;
                     }
-                    service_stream(tcp, s);
+                    self.woke |= service_stream(tcp, s);
                 }
-                Entry::Listen(l) => service_listen(tcp, l, &self.core, &mut self.accepted),
+                Entry::Listen(l) => {
+                    self.woke |= service_listen(tcp, l, &self.core, &mut self.accepted)
+                }
                 Entry::Udp(_) => {}
             }
         }
         for e in self.entries.values_mut() {
             if let Entry::Udp(u) = e {
-                service_udp(&mut self.stack, u);
+                self.woke |= service_udp(&mut self.stack, u);
             }
         }
         self.insert_accepted();
@@ -365,7 +372,7 @@ impl Runtime {
     fn insert_accepted(&mut self) {
         for (id, mut e) in self.accepted.drain(..) {
             if let Entry::Stream(s) = &mut e {
-                service_stream(self.stack.tcp(), s);
+                self.woke |= service_stream(self.stack.tcp(), s);
             }
             self.entries.insert(id, e);
         }
@@ -497,14 +504,13 @@ fn rand_bytes() -> [u8; 4] {
     b
 }
 
-/// Move bytes and news between a connection and its socket.
-fn service_stream(tcp: &mut Tcp, e: &mut StreamEntry) {
+/// Move bytes and news between a connection and its socket; whether a
+/// waiting thread or task was woken.
+fn service_stream(tcp: &mut Tcp, e: &mut StreamEntry) -> bool {
     e.sock.clear_dirty();
     let mut st = e.sock.lock();
     let changed = stream_step(tcp, e.h, &mut e.f, &mut st);
-    if changed {
-        e.sock.notify(&mut st);
-    }
+    changed && e.sock.notify(&mut st)
 }
 
 fn stream_step(tcp: &mut Tcp, h: ConnHandle, e: &mut Flags, st: &mut State<StreamBody>) -> bool {
@@ -597,7 +603,7 @@ fn service_listen(
     l: &mut ListenEntry,
     core: &Core,
     accepted: &mut Vec<(u64, Entry)>,
-) {
+) -> bool {
     l.sock.clear_dirty();
     let mut st = l.sock.lock();
     let mut changed = false;
@@ -625,12 +631,10 @@ fn service_listen(
         ));
         changed = true;
     }
-    if changed {
-        l.sock.notify(&mut st);
-    }
+    changed && l.sock.notify(&mut st)
 }
 
-fn service_udp(stack: &mut Stack, u: &mut UdpEntry) {
+fn service_udp(stack: &mut Stack, u: &mut UdpEntry) -> bool {
     u.sock.clear_dirty();
     let mut st = u.sock.lock();
     let b = &mut st.b;
@@ -673,7 +677,5 @@ fn service_udp(stack: &mut Stack, u: &mut UdpEntry) {
             }
         }
     }
-    if changed {
-        u.sock.notify(&mut st);
-    }
+    changed && u.sock.notify(&mut st)
 }
