@@ -77,6 +77,8 @@
 //! [`Builder::spin`]). Each direction costs one copy more than the
 //! run-to-completion API (application ↔ socket buffer ↔ TCP ring).
 
+#![warn(missing_docs)]
+
 mod core;
 #[cfg(feature = "mio")]
 mod mio;
@@ -90,11 +92,12 @@ mod udp;
 #[cfg(test)]
 mod tests;
 
+pub use crate::dev::open::Driver;
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 
 use self::core::{Core, SockOpts};
-use crate::dev::open::{Driver, OpenOptions};
+use crate::dev::open::OpenOptions;
 use crate::dev::{self, Device, DeviceStats};
 use crate::eth::MacAddr;
 use crate::ip::cidr::Ipv4Cidr;
@@ -116,8 +119,7 @@ type Configure = Box<dyn FnOnce(&mut Config) + Send>;
 ///
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use ringstack::dev::open::Driver;
-/// use ringstack::net::NetStack;
+/// use ringstack::net::{Driver, NetStack};
 /// use ringstack::tcp::CcAlgorithm;
 /// let net = NetStack::builder()
 ///     .interface("veth0")
