@@ -601,12 +601,16 @@ fn mio_loop_serves_many_kernel_connections(drv: Driver) {
     assert_eq!((accepted, closed), (500, 500));
 }
 
-/// A hand-written HTTP/1.1 responder on ringstack's tokio sockets, in a
-/// multi-thread runtime; curl fetches from it with keep-alive.
+/// hyper serving HTTP/1.1 over ringstack's tokio sockets, in a
+/// multi-thread runtime, as `examples/tokio_http.rs` does; curl fetches
+/// from it with keep-alive.
 #[cfg(feature = "tokio")]
 fn tokio_http_server_serves_curl(drv: Driver) {
+    use http_body_util::Full;
+    use hyper::body::{Bytes, Incoming};
+    use hyper::{Request, Response};
+    use hyper_util::rt::TokioIo;
     use ringstack::net::tokio::TcpListener;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     skip_unless!("ip", "ping", "ethtool", "curl");
     let net = Net::new();
     let stack = up(&net, drv, |b| b);
@@ -614,43 +618,26 @@ fn tokio_http_server_serves_curl(drv: Driver) {
         .worker_threads(2)
         .build()
         .unwrap();
+    async fn bytes(
+        req: Request<Incoming>,
+    ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+        let n: u64 = req
+            .uri()
+            .path()
+            .strip_prefix("/bytes/")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        Ok(Response::new(Full::new((0..n).map(pattern_byte).collect())))
+    }
     let st = stack.clone();
     rt.spawn(async move {
         let l = TcpListener::bind(&st, "0.0.0.0:80").await.unwrap();
         loop {
-            let (mut s, _) = l.accept().await.unwrap();
+            let (s, _) = l.accept().await.unwrap();
             tokio::spawn(async move {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 4096];
-                loop {
-                    let Some(end) = req.windows(4).position(|w| w == b"\r\n\r\n") else {
-                        match s.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => req.extend_from_slice(&buf[..n]),
-                        }
-                        continue;
-                    };
-                    let head = String::from_utf8_lossy(&req[..end]).to_string();
-                    req.drain(..end + 4);
-                    let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
-                    let n: u64 = path.strip_prefix("/bytes/").and_then(|n| n.parse().ok()).unwrap_or(6);
-                    let hdr = format!("HTTP/1.1 200 OK\r\nContent-Length: {n}\r\nContent-Type: application/octet-stream\r\n\r\n");
-                    if s.write_all(hdr.as_bytes()).await.is_err() {
-                        return;
-                    }
-                    let mut sent = 0u64;
-                    let mut chunk = vec![0u8; 65536];
-                    while sent < n {
-                        let k = (n - sent).min(chunk.len() as u64) as usize;
-                        for (j, b) in chunk[..k].iter_mut().enumerate() {
-                            *b = pattern_byte(sent + j as u64);
-                        }
-                        if s.write_all(&chunk[..k]).await.is_err() {
-                            return;
-                        }
-                        sent += k as u64;
-                    }
-                }
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(s), hyper::service::service_fn(bytes))
+                    .await;
             });
         }
     });
