@@ -26,6 +26,7 @@ pub mod dhcp;
 pub mod eth;
 pub mod icmp;
 pub mod ip;
+pub mod net;
 pub mod route;
 pub mod router;
 pub mod stack;

@@ -19,6 +19,10 @@ pub mod pipe;
 pub mod sim;
 
 #[cfg(target_os = "linux")]
+pub mod notify;
+#[cfg(target_os = "linux")]
+pub mod open;
+#[cfg(target_os = "linux")]
 pub mod packet;
 #[cfg(target_os = "linux")]
 pub mod sys;
