@@ -12,11 +12,13 @@ scripts/install-deps.sh
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --all-targets --all-features --locked -- -D warnings
+echo "== the library alone (default-features = false)"
+cargo build --lib --no-default-features --locked
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 echo "== cargo test"
-cargo test --lib --bins --tests --examples --locked -- --test-threads="${RINGSTACK_TEST_THREADS:-4}" 2>&1 | tee -a "$results"
+cargo test --all-features --lib --bins --tests --examples --locked -- --test-threads="${RINGSTACK_TEST_THREADS:-4}" 2>&1 | tee -a "$results"
 echo "== benches, once each (criterion's test mode)"
 cargo test --locked --bench "*" 2>&1 | tee -a "$results"
 echo "== TCP instructions per segment against benches/tcp_cost.baseline"
