@@ -547,6 +547,11 @@ impl NetStack {
     pub fn status(&self) -> io::Result<Status> {
         let (tx, rx) = std::sync::mpsc::channel();
         self.core().submit(core::Cmd::Status(tx));
+        // A stack thread that ended after our push never sees it; one that
+        // ends later drops it with the queue, which ends `recv`.
+        if self.core().is_dead() {
+            return Err(self.core().dead_error());
+        }
         rx.recv().map_err(|_| self.core().dead_error())
     }
 

@@ -40,6 +40,8 @@ struct ChanDev {
     rx: Arc<Wire>,
     tx: ChanTx,
     mac: [u8; 6],
+    /// Set: `receive` fails, as a device that went away.
+    fail: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Device for ChanDev {
@@ -58,6 +60,9 @@ impl Device for ChanDev {
         on_frame: &mut dyn FnMut(&[u8], &mut dyn Transmit),
     ) -> io::Result<usize> {
         self.rx.ready.take();
+        if self.fail.load(Ordering::Relaxed) {
+            return Err(io::Error::other("unplugged"));
+        }
         let mut n = 0;
         while n < budget {
             let Some(f) = self.rx.q.lock().unwrap().pop_front() else {
@@ -113,6 +118,7 @@ fn chan_pair() -> (ChanDev, ChanDev) {
             staged: Vec::new(),
         },
         mac: [0x02, 0, 0, 0, 0, 1],
+        fail: Arc::default(),
     };
     let b = ChanDev {
         rx: ab,
@@ -121,6 +127,7 @@ fn chan_pair() -> (ChanDev, ChanDev) {
             staged: Vec::new(),
         },
         mac: [0x02, 0, 0, 0, 0, 2],
+        fail: Arc::default(),
     };
     (a, b)
 }
@@ -763,4 +770,49 @@ fn tokio_echo_on_both_runtimes() {
         let e = TcpStream::connect(&a, "10.0.0.2:8").await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::ConnectionRefused);
     });
+}
+
+#[test]
+fn sockets_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<NetStack>();
+    check::<TcpListener>();
+    check::<TcpStream>();
+    check::<UdpSocket>();
+    #[cfg(feature = "tokio")]
+    {
+        check::<super::tokio::TcpListener>();
+        check::<super::tokio::TcpStream>();
+        check::<super::tokio::UdpSocket>();
+    }
+}
+
+#[test]
+fn a_failing_device_fails_blocked_and_later_calls() {
+    let (da, db) = chan_pair();
+    let fail = db.fail.clone();
+    let a = NetStack::builder()
+        .address("10.0.0.1/24".parse().unwrap())
+        .device(move || Ok(Box::new(da)))
+        .spawn()
+        .unwrap();
+    let b = NetStack::builder()
+        .address("10.0.0.2/24".parse().unwrap())
+        .device(move || Ok(Box::new(db)))
+        .spawn()
+        .unwrap();
+    let l = TcpListener::bind(&b, "0.0.0.0:7").unwrap();
+    let _c = TcpStream::connect(&a, "10.0.0.2:7").unwrap();
+    let (s, _) = l.accept().unwrap();
+    let reader = std::thread::spawn(move || (&s).read(&mut [0u8; 8]));
+    std::thread::sleep(StdDuration::from_millis(50));
+    fail.store(true, Ordering::Relaxed);
+    // The stack thread finds out at its next poll (a timer, at most the
+    // longest sleep, 100 ms).
+    let e = reader.join().unwrap().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotConnected, "{e}");
+    assert!(e.to_string().contains("unplugged"), "{e}");
+    let e = TcpListener::bind(&b, "0.0.0.0:8").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotConnected, "{e}");
+    assert!(b.status().is_err());
 }
